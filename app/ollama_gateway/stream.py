@@ -1,0 +1,61 @@
+"""Server-sent events as the OpenAI SDKs read them.
+
+Each event is ``data: <one-line JSON>`` and a blank line; a finished stream
+ends with ``data: [DONE]``. Once headers are out the status cannot change, so
+a failure becomes one ``data: {"error": {...}}`` event (the SDKs raise on it)
+and the stream ends without ``[DONE]``. Never reads ``flask.request`` and
+never calls Ollama: everything arrives as arguments.
+"""
+import json
+import logging
+from typing import Any, Callable, Dict, Iterable, Iterator
+
+from .errors import APIError, UpstreamError
+
+log = logging.getLogger(__name__)
+
+DONE = b"data: [DONE]\n\n"
+
+#: Headers for every SSE response. ``X-Accel-Buffering: no`` makes nginx pass
+#: each event on at once even where its config buffers responses.
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+}
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def frame(obj: Dict[str, Any]) -> bytes:
+    """Return one SSE event carrying ``obj`` as compact JSON."""
+    return b"data: " + _dumps(obj).encode("utf-8") + b"\n\n"
+
+
+def sse_events(native_objects: Iterable[Dict[str, Any]], translator: Any,
+               close: Callable[[], None]) -> Iterator[bytes]:
+    """Yield the SSE bytes for a native stream, one write per native object.
+
+    :param translator: has ``feed(native) -> [chunk, ...]`` and ``done``.
+    :param close: releases the upstream response; called on every exit path,
+        including a client that went away (the server then closes this
+        generator, which raises ``GeneratorExit`` at the pending ``yield``).
+    """
+    try:
+        for native in native_objects:
+            chunks = translator.feed(native)
+            if chunks:
+                yield b"".join([frame(chunk) for chunk in chunks])
+            if translator.done:
+                break
+        else:
+            raise UpstreamError("Ollama ended the stream before it finished.")
+        yield DONE
+    except APIError as exc:
+        log.warning("stream failed after headers were sent: %s", exc.message)
+        yield frame(exc.to_body())
+    except Exception:  # a bug of ours must still reach the client as an error event
+        log.exception("stream failed after headers were sent")
+        yield frame(APIError("The gateway failed while streaming.").to_body())
+    finally:
+        close()

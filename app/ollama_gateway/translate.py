@@ -1,0 +1,442 @@
+"""Pure translation between OpenAI chat shapes and Ollama's native ``/api/chat``.
+
+Dicts in, dicts out: no Flask, no requests, no clock, no randomness. Ids and
+timestamps are arguments. Requests have already passed the bundled OpenAI
+schema, so types are known; what is checked here is what the schema cannot
+say (data URLs, tool-call references, values Ollama cannot honour).
+
+Direction is in the name: ``openai_*_to_ollama`` builds a native request,
+``ollama_*_to_openai`` builds an OpenAI response.
+"""
+import base64
+import binascii
+import json
+from typing import Any, Dict, List, Optional
+
+from .errors import InvalidRequest
+
+SYSTEM_FINGERPRINT = "fp_ollama"
+
+# Known OpenAI fields that cannot change what Ollama generates (metadata,
+# billing, caching hints): accepted, not forwarded, and reported to the client
+# in the X-Gateway-Ignored-Params header so nothing is dropped in silence.
+CHAT_IGNORED = frozenset((
+    "user", "metadata", "store", "service_tier", "safety_identifier",
+    "prompt_cache_key", "prompt_cache_retention", "verbosity", "prediction",
+    "moderation",
+))
+
+# Known fields Ollama has no equivalent for: refused with 400 naming the field.
+CHAT_UNSUPPORTED = {
+    "audio": "Audio output is not supported by Ollama.",
+    "web_search_options": "Web search is not supported by Ollama.",
+    "functions": "The deprecated 'functions' parameter is not supported; use 'tools'.",
+    "function_call": "The deprecated 'function_call' parameter is not supported; use 'tool_choice'.",
+}
+
+# reasoning_effort -> native think (Ollama's own table, section 2.5).
+THINK = {"none": False, "minimal": "low", "low": "low", "medium": "medium",
+         "high": "high", "xhigh": "max", "max": "max"}
+
+# Sampling fields copied 1:1 into options; absent stays absent so that the
+# model's Modelfile defaults apply (Ollama's layer forces 1.0 instead).
+_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+_IMAGE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,",
+                   "data:image/jpg;base64,", "data:image/webp;base64,",
+                   "data:;base64,")
+
+
+def _unsupported(message: str, param: str, code: str = "unsupported_value") -> InvalidRequest:
+    return InvalidRequest(message, param=param, code=code)
+
+
+def _text(content: Any, param: str) -> str:
+    """Return the text of a string or of an array of text/refusal parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for j, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "text":
+            texts.append(part["text"])
+        elif kind == "refusal":
+            texts.append(part["refusal"])
+        else:
+            raise _unsupported("Content parts of type '%s' are not supported in this message." % kind,
+                               "%s[%d].type" % (param, j))
+    # R-11.1: one native string per message, parts separated by a blank line.
+    return "\n\n".join(texts)
+
+
+def _image_b64(url: str, param: str) -> str:
+    """Return the raw base64 payload of a data URL, checked to decode."""
+    if url.startswith(("http://", "https://")):
+        raise _unsupported(
+            "Image URLs are not supported; send the image inline as a base64 data URL "
+            "(data:image/png;base64,...).", param)
+    for prefix in _IMAGE_PREFIXES:
+        if url.startswith(prefix):
+            payload = url[len(prefix):]
+            try:
+                base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidRequest("Invalid image data: the data URL is not valid base64.",
+                                     param=param, code="invalid_value") from None
+            return payload
+    raise InvalidRequest(
+        "Invalid image URL: expected a base64 data URL of a PNG, JPEG or WebP image.",
+        param=param, code="invalid_value")
+
+
+def _user_message(message: Dict[str, Any], param: str) -> Dict[str, Any]:
+    content = message["content"]
+    if isinstance(content, str):
+        return {"role": "user", "content": content}
+    texts, images = [], []
+    for j, part in enumerate(content):
+        kind = part["type"]
+        if kind == "text":
+            texts.append(part["text"])
+        elif kind == "image_url":
+            images.append(_image_b64(part["image_url"]["url"],
+                                     "%s.content[%d].image_url.url" % (param, j)))
+        else:
+            raise _unsupported("Content parts of type '%s' are not supported by Ollama." % kind,
+                               "%s.content[%d].type" % (param, j))
+    native = {"role": "user", "content": "\n\n".join(texts)}  # type: Dict[str, Any]
+    if images:
+        native["images"] = images
+    return native
+
+
+def _arguments(raw: str, param: str) -> Any:
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise InvalidRequest("Invalid tool call arguments: not valid JSON.",
+                             param=param, code="invalid_value") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("Invalid tool call arguments: expected a JSON object.",
+                             param=param, code="invalid_value")
+    return value
+
+
+def _assistant_message(message: Dict[str, Any], param: str,
+                       call_names: Dict[str, str]) -> Dict[str, Any]:
+    if message.get("audio") is not None:
+        raise _unsupported("Assistant audio is not supported by Ollama.", param + ".audio")
+    content = _text(message.get("content"), param + ".content")
+    if not content and message.get("refusal"):
+        content = message["refusal"]
+    native = {"role": "assistant", "content": content}  # type: Dict[str, Any]
+    thinking = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(thinking, str) and thinking:
+        native["thinking"] = thinking
+    calls = []
+    for k, call in enumerate(message.get("tool_calls") or ()):
+        call_param = "%s.tool_calls[%d]" % (param, k)
+        if call["type"] != "function":
+            raise _unsupported("Tool calls of type '%s' are not supported." % call["type"],
+                               call_param + ".type")
+        function = call["function"]
+        call_names[call["id"]] = function["name"]
+        calls.append({"id": call["id"], "function": {
+            "index": k, "name": function["name"],
+            "arguments": _arguments(function["arguments"], call_param + ".function.arguments")}})
+    if calls:
+        native["tool_calls"] = calls
+    return native
+
+
+def openai_messages_to_ollama(messages: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Return native chat messages for OpenAI ``messages``."""
+    call_names = {}  # type: Dict[str, str]
+    native = []
+    for i, message in enumerate(messages):
+        role, param = message["role"], "messages[%d]" % i
+        if role in ("system", "developer"):
+            # Native chat templates know "system"; "developer" is OpenAI's new name for it.
+            native.append({"role": "system", "content": _text(message["content"], param + ".content")})
+        elif role == "user":
+            native.append(_user_message(message, param))
+        elif role == "assistant":
+            native.append(_assistant_message(message, param, call_names))
+        elif role == "tool":
+            # Ollama matches tool results to calls by function name; OpenAI by id.
+            call_id = message["tool_call_id"]
+            if call_id not in call_names:
+                raise InvalidRequest(
+                    "Invalid 'tool_call_id': '%s' does not match a tool call of an earlier "
+                    "assistant message." % call_id, param=param + ".tool_call_id",
+                    code="invalid_value")
+            native.append({"role": "tool", "content": _text(message["content"], param + ".content"),
+                           "tool_name": call_names[call_id], "tool_call_id": call_id})
+        else:
+            raise _unsupported("Messages with role '%s' are not supported; use 'tool'." % role,
+                               param + ".role")
+    return native
+
+
+def _tools(openai_req: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
+    tools = openai_req.get("tools")
+    choice = openai_req.get("tool_choice", "auto")
+    if choice == "none" or not tools:
+        # R-5.5: "none" means the model must not see the tools at all.
+        return None
+    if choice != "auto":
+        raise _unsupported(
+            "tool_choice %s cannot be enforced by Ollama; use 'auto' or 'none'."
+            % (json.dumps(choice) if isinstance(choice, str) else "with a named tool"),
+            "tool_choice")
+    for k, tool in enumerate(tools):
+        if tool["type"] != "function":
+            raise _unsupported("Tools of type '%s' are not supported by Ollama." % tool["type"],
+                               "tools[%d].type" % k)
+    # Forwarded verbatim: Ollama's own layer re-encodes tools through typed
+    # structs and loses schema keys such as additionalProperties and enum.
+    return tools
+
+
+def _format(response_format: Optional[Dict[str, Any]]) -> Any:
+    kind = (response_format or {}).get("type", "text")
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        schema = response_format["json_schema"].get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidRequest("response_format of type 'json_schema' needs a JSON Schema "
+                                 "object in 'json_schema.schema'.",
+                                 param="response_format.json_schema.schema",
+                                 code="missing_required_parameter")
+        return schema
+    return None
+
+
+def _check_unsupported(openai_req: Dict[str, Any]) -> None:
+    for name, message in CHAT_UNSUPPORTED.items():
+        if name in openai_req:
+            raise _unsupported(message, name, code="unsupported_parameter")
+    if "audio" in (openai_req.get("modalities") or ()):
+        raise _unsupported("Audio output is not supported by Ollama.", "modalities")
+    if openai_req.get("logit_bias"):
+        raise _unsupported("logit_bias is not supported by Ollama.", "logit_bias",
+                           code="unsupported_parameter")
+    if openai_req.get("n", 1) > 1 and openai_req.get("stream"):
+        raise _unsupported("n > 1 is only supported without streaming.", "n")
+    if "stream_options" in openai_req and not openai_req.get("stream"):
+        raise InvalidRequest("The 'stream_options' parameter is only allowed when 'stream' "
+                             "is true.", param="stream_options", code="invalid_value")
+    if "top_logprobs" in openai_req and not openai_req.get("logprobs"):
+        raise InvalidRequest("'top_logprobs' requires 'logprobs' to be true.",
+                             param="top_logprobs", code="invalid_value")
+
+
+def openai_chat_to_ollama(openai_req: Dict[str, Any], model: str,
+                          num_ctx: Optional[int] = None,
+                          keep_alive: Any = None) -> Dict[str, Any]:
+    """Return the native ``/api/chat`` body for a validated OpenAI chat request.
+
+    :param model: the Ollama model name (after any alias mapping).
+    :raises InvalidRequest: for what the schema allows but Ollama cannot honour.
+    """
+    _check_unsupported(openai_req)
+    options = {name: openai_req[name] for name in _SAMPLING if name in openai_req}
+    if "seed" in openai_req:
+        options["seed"] = int(openai_req["seed"])
+    if "stop" in openai_req:
+        stop = openai_req["stop"]
+        options["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    limits = [openai_req[k] for k in ("max_tokens", "max_completion_tokens") if k in openai_req]
+    if limits:
+        # Ollama's layer ignores max_completion_tokens (ollama#7125); both map
+        # here, and the tighter one wins when a client sends both.
+        options["num_predict"] = int(min(limits))
+    if num_ctx:
+        options["num_ctx"] = num_ctx
+
+    native = {"model": model, "messages": openai_messages_to_ollama(openai_req["messages"]),
+              "stream": bool(openai_req.get("stream")),
+              "options": options}  # type: Dict[str, Any]
+    fmt = _format(openai_req.get("response_format"))
+    if fmt is not None:
+        native["format"] = fmt
+    tools = _tools(openai_req)
+    if tools is not None:
+        native["tools"] = tools
+    if "reasoning_effort" in openai_req:
+        native["think"] = THINK[openai_req["reasoning_effort"]]
+    if openai_req.get("logprobs"):
+        native["logprobs"] = True
+        if "top_logprobs" in openai_req:
+            native["top_logprobs"] = openai_req["top_logprobs"]
+    if keep_alive is not None:
+        native["keep_alive"] = keep_alive
+    return native
+
+
+def chat_ignored_params(openai_req: Dict[str, Any]) -> List[str]:
+    """Return the known request fields that were accepted but not forwarded."""
+    return sorted(name for name in openai_req if name in CHAT_IGNORED)
+
+
+# -- responses ---------------------------------------------------------------
+
+def _usage(native: Dict[str, Any]) -> Dict[str, int]:
+    prompt = native.get("prompt_eval_count") or 0
+    completion = native.get("eval_count") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _token_logprob(entry: Dict[str, Any]) -> Dict[str, Any]:
+    token = entry.get("token", "")
+    raw = entry.get("bytes")
+    return {"token": token, "logprob": entry.get("logprob", 0.0),
+            "bytes": list(raw) if raw is not None else list(token.encode("utf-8"))}
+
+
+def ollama_logprobs_to_openai(entries: Optional[List[Dict[str, Any]]]) -> Optional[Dict[str, Any]]:
+    """Return an OpenAI ``logprobs`` object for native logprob entries."""
+    if not entries:
+        return None
+    content = []
+    for entry in entries:
+        item = _token_logprob(entry)
+        item["top_logprobs"] = [_token_logprob(top) for top in entry.get("top_logprobs") or ()]
+        content.append(item)
+    return {"content": content, "refusal": None}
+
+
+def _call_id(completion_id: str, index: int) -> str:
+    # Older Ollama versions send tool calls without an id; derive a stable one
+    # that is unique because the completion id is.
+    return "call_%s_%d" % (completion_id.rsplit("-", 1)[-1], index)
+
+
+def ollama_tool_call_to_openai(call: Dict[str, Any], index: int,
+                               completion_id: str) -> Dict[str, Any]:
+    """Return an OpenAI tool call for a native one; ``arguments`` as a JSON string."""
+    function = call.get("function") or {}
+    arguments = function.get("arguments", {})
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+    return {"id": call.get("id") or _call_id(completion_id, index), "type": "function",
+            "function": {"name": function.get("name", ""), "arguments": arguments}}
+
+
+def finish_reason(done_reason: Optional[str], saw_tool_calls: bool) -> str:
+    """Return the OpenAI ``finish_reason`` for a native ``done_reason``."""
+    if done_reason == "length":
+        # A tool call cut short by the token limit is still a truncation.
+        return "length"
+    return "tool_calls" if saw_tool_calls else "stop"
+
+
+def ollama_chat_to_openai(native: Dict[str, Any], completion_id: str, created: int,
+                          model: str, reasoning_field: str = "reasoning_content",
+                          parallel_tool_calls: bool = True) -> Dict[str, Any]:
+    """Return an OpenAI ``chat.completion`` for a native non-streamed chat reply."""
+    message = native.get("message") or {}
+    native_calls = message.get("tool_calls") or []
+    if not parallel_tool_calls:
+        native_calls = native_calls[:1]
+    calls = [ollama_tool_call_to_openai(call, k, completion_id)
+             for k, call in enumerate(native_calls)]
+    content = message.get("content") or ""
+    out_message = {"role": "assistant", "content": content if content or not calls else None,
+                   "refusal": None}  # type: Dict[str, Any]
+    if calls:
+        out_message["tool_calls"] = calls
+    if message.get("thinking") and reasoning_field != "none":
+        out_message[reasoning_field] = message["thinking"]
+    choice = {"index": 0, "message": out_message,
+              "logprobs": ollama_logprobs_to_openai(native.get("logprobs")),
+              "finish_reason": finish_reason(native.get("done_reason"), bool(calls))}
+    return {"id": completion_id, "object": "chat.completion", "created": created,
+            "model": model, "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [choice], "usage": _usage(native)}
+
+
+def merge_chat_completions(completions: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Return one completion holding the choices of several (for ``n`` > 1).
+
+    Choice ``i`` comes from ``completions[i]``; usage is summed.
+    """
+    first = completions[0]
+    choices = [dict(c["choices"][0], index=i) for i, c in enumerate(completions)]
+    usage = {key: sum(c["usage"][key] for c in completions) for key in first["usage"]}
+    return dict(first, choices=choices, usage=usage)
+
+
+class ChatStream:
+    """Turns native ``/api/chat`` NDJSON objects into OpenAI chunk dicts.
+
+    Feed each native object to :meth:`feed`; it returns the chunks to send.
+    After the ``done`` object it has returned the finish chunk (and the usage
+    chunk when asked for) and :attr:`done` is true.
+    """
+
+    def __init__(self, completion_id: str, created: int, model: str,
+                 include_usage: bool = False, reasoning_field: str = "reasoning_content",
+                 parallel_tool_calls: bool = True) -> None:
+        self.completion_id = completion_id
+        self.include_usage = include_usage
+        self.reasoning_field = reasoning_field
+        self.parallel_tool_calls = parallel_tool_calls
+        self.done = False
+        self._started = False
+        self._calls = 0
+        self._base = {"id": completion_id, "object": "chat.completion.chunk",
+                      "created": created, "model": model,
+                      "system_fingerprint": SYSTEM_FINGERPRINT}
+
+    def _chunk(self, delta: Dict[str, Any], finish: Optional[str] = None,
+               logprobs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        chunk = dict(self._base, choices=[{"index": 0, "delta": delta, "logprobs": logprobs,
+                                           "finish_reason": finish}])
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def _delta(self, message: Dict[str, Any]) -> Dict[str, Any]:
+        delta = {}  # type: Dict[str, Any]
+        if not self._started:
+            delta["role"] = "assistant"
+        content = message.get("content")
+        if content or not self._started:
+            delta["content"] = content or ""
+        if message.get("thinking") and self.reasoning_field != "none":
+            delta[self.reasoning_field] = message["thinking"]
+        native_calls = message.get("tool_calls")
+        if native_calls:
+            if not self.parallel_tool_calls:
+                native_calls = native_calls[:max(0, 1 - self._calls)]
+            calls = []
+            for call in native_calls:
+                out = ollama_tool_call_to_openai(call, self._calls, self.completion_id)
+                out["index"] = self._calls
+                calls.append(out)
+                self._calls += 1
+            if calls:
+                delta["tool_calls"] = calls
+        return delta
+
+    def feed(self, native: Dict[str, Any]) -> List[Dict[str, Any]]:
+        """Return the OpenAI chunks for one native stream object."""
+        chunks = []
+        delta = self._delta(native.get("message") or {})
+        logprobs = ollama_logprobs_to_openai(native.get("logprobs"))
+        # The done object is normally an empty metrics trailer: it only yields
+        # a content chunk when it carries something (or nothing was sent yet).
+        if delta or logprobs:
+            chunks.append(self._chunk(delta, logprobs=logprobs))
+            self._started = True
+        if native.get("done"):
+            self.done = True
+            chunks.append(self._chunk({}, finish_reason(native.get("done_reason"), self._calls > 0)))
+            if self.include_usage:
+                chunks.append(dict(self._base, choices=[], usage=_usage(native)))
+        return chunks
