@@ -74,3 +74,4 @@ class Gunicorn:
                 self.proc.kill()
                 self.proc.wait(5)
         self._reader.join(5)
+        self.proc.stdout.close()

@@ -34,8 +34,11 @@ def _native_message(resp: requests.Response) -> str:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"]
-    text = resp.text.strip()
-    return text[:500] if text else "HTTP %d" % resp.status_code
+    content_type = resp.headers.get("Content-Type", "")
+    if content_type.startswith("text/plain") and resp.text.strip():
+        return resp.text.strip()[:300]
+    # An HTML error page (a proxy in front of Ollama, say) must not reach the client.
+    return "HTTP %d with a %s body" % (resp.status_code, content_type.split(";")[0] or "empty")
 
 
 def error_for_status(resp: requests.Response) -> Optional[APIError]:

@@ -1,0 +1,199 @@
+"""/v1/chat/completions over HTTP: the gateway served by werkzeug's threaded
+server on loopback, the Ollama emulator behind it, plain `requests` in front."""
+import json
+import socket
+
+import pytest
+import requests
+
+from ollama_gateway import create_app
+
+from ..ollama_emulator import (chat_line, drop_reply, error_reply, ndjson_reply, raw_reply,
+                               stall_reply)
+from ..schema_check import assert_matches
+from ..servers import InProcessServer
+from ..sse import read_events
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+def post(url, body=None, raw=None, headers=None, **kw):
+    data = raw if raw is not None else json.dumps(body)
+    return requests.post(url + "/chat/completions", data=data,
+                         headers=dict({"Content-Type": "application/json"}, **(headers or {})),
+                         timeout=30, **kw)
+
+
+def assert_error(resp, status, param=None, code=None):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"] == "application/json"
+    body = resp.json()
+    assert_matches("error", body)
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["param"] == param
+    if code is not None:
+        assert body["error"]["code"] == code
+    assert len(body["error"]["message"]) < 400
+    return body["error"]
+
+
+@pytest.mark.parametrize("raw, code", [
+    pytest.param(b"", "invalid_json", id="empty"),
+    pytest.param(b"{not json", "invalid_json", id="invalid-json"),
+    pytest.param(b"[1, 2]", "invalid_json", id="array"),
+    pytest.param(b"\"text\"", "invalid_json", id="string"),
+])
+def test_unparsable_bodies(gateway_url, ollama, raw, code):
+    assert_error(post(gateway_url, raw=raw), 400, code=code)
+    assert ollama.requests == []
+
+
+@pytest.mark.parametrize("body, param, code", [
+    pytest.param({"messages": CHAT["messages"]}, "model", "missing_required_parameter", id="no-model"),
+    pytest.param(dict(CHAT, messages=[]), "messages", "invalid_value", id="empty-messages"),
+    pytest.param(dict(CHAT, messages=[{"role": "wizard", "content": "x"}]), "messages[0].role",
+                 "invalid_value", id="bad-role"),
+    pytest.param(dict(CHAT, temperature="0.7"), "temperature", "invalid_type", id="temp-type"),
+    pytest.param(dict(CHAT, n=2, stream=True), "n", "unsupported_value", id="n-streaming"),
+    pytest.param(dict(CHAT, logit_bias={"1": 5}), "logit_bias", "unsupported_parameter",
+                 id="logit_bias"),
+])
+def test_invalid_requests_never_reach_ollama(gateway_url, ollama, body, param, code):
+    err = assert_error(post(gateway_url, body), 400, param=param, code=code)
+    assert err["type"] == "invalid_request_error"
+    assert ollama.requests == []
+
+
+def test_big_bad_image_gives_short_error(gateway_url, ollama):
+    body = dict(CHAT, messages=[{"role": "user", "content": [
+        {"type": "image_url", "image_url": "data:image/png;base64," + "A" * 2000000}]}])
+    resp = post(gateway_url, body)
+    assert_error(resp, 400, param="messages[0].content[0].image_url")
+    assert len(resp.content) < 1000
+
+
+def test_body_too_large(emulator, ollama):
+    server = InProcessServer(create_app(ollama_url=emulator.url, max_body_bytes=1000))
+    try:
+        resp = post(server.url + "/v1", dict(CHAT, messages=[{"role": "user", "content": "x" * 2000}]))
+        assert_error(resp, 413, code="request_too_large")
+    finally:
+        server.stop()
+    assert ollama.requests == []
+
+
+def test_nulls_are_not_given_and_unknown_fields_accepted(gateway_url, ollama):
+    body = dict(CHAT, temperature=None, max_tokens=None, stop=None, n=None, top_logprobs=None,
+                tool_choice=None, stream_options=None, frequency_penalty=None,
+                some_future_field={"x": 1}, keep_alive="1h",
+                messages=[{"role": "user", "content": "Hi", "id": "msg-1", "opts": {}}])
+    resp = post(gateway_url, body)
+    assert resp.status_code == 200, resp.text
+    sent = ollama.last("/api/chat").json
+    assert set(sent) == {"model", "messages", "stream", "options"}
+    assert sent["messages"] == [{"role": "user", "content": "Hi"}]
+    assert sent["options"] == {"num_ctx": 8192}
+
+
+def test_ignored_params_header(gateway_url):
+    resp = post(gateway_url, dict(CHAT, user="u", store=False, metadata={"a": "b"}))
+    assert resp.headers["X-Gateway-Ignored-Params"] == "metadata, store, user"
+    assert "X-Gateway-Ignored-Params" not in post(gateway_url, CHAT).headers
+
+
+def test_request_id_echoed_or_generated(gateway_url):
+    assert post(gateway_url, CHAT, headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
+    generated = post(gateway_url, CHAT, headers={"X-Request-Id": "bad id\twith spaces"})
+    assert generated.headers["X-Request-Id"].startswith("req_")
+    assert post(gateway_url, {}).headers["X-Request-Id"].startswith("req_")
+
+
+def test_stream_headers_and_frames(gateway_url):
+    resp = post(gateway_url, dict(CHAT, stream=True), stream=True)
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert resp.headers["Cache-Control"] == "no-cache, no-transform"
+    assert resp.headers["X-Accel-Buffering"] == "no"
+    assert "Content-Length" not in resp.headers and "Content-Encoding" not in resp.headers
+    events = read_events(resp)
+    assert events[-1] == "[DONE]"
+    for event in events[:-1]:
+        assert_matches("chat_completions.chunk", json.loads(event))
+
+
+def test_upstream_unreachable_names_url():
+    with socket.socket() as sock:  # a port that is certainly closed
+        sock.bind(("127.0.0.1", 0))
+        dead = "http://127.0.0.1:%d" % sock.getsockname()[1]
+    server = InProcessServer(create_app(ollama_url=dead))
+    try:
+        for body in (CHAT, dict(CHAT, stream=True)):
+            err = assert_error(post(server.url + "/v1", body), 502, code="upstream_unreachable")
+            assert dead in err["message"]
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def impatient_url(emulator):
+    """The gateway with a 0.5 s upstream read timeout."""
+    server = InProcessServer(create_app(ollama_url=emulator.url, read_timeout=0.5))
+    yield server.url + "/v1"
+    server.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_timeout_before_headers_is_504(impatient_url, ollama, stream):
+    ollama.script("/api/chat", stall_reply(3))
+    resp = post(impatient_url, dict(CHAT, stream=stream))
+    assert_error(resp, 504, code="upstream_timeout")
+    assert resp.headers["x-should-retry"] == "false"
+
+
+def test_upstream_stall_mid_stream_is_error_event(impatient_url, ollama):
+    ollama.script("/api/chat", ndjson_reply([chat_line("llama3.2", "Hel")], then="stall"))
+    events = read_events(post(impatient_url, dict(CHAT, stream=True), stream=True))
+    assert json.loads(events[0])["choices"][0]["delta"]["content"] == "Hel"
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "upstream_timeout"
+    assert "[DONE]" not in events
+
+
+@pytest.mark.parametrize("reply, code", [
+    pytest.param(ndjson_reply([chat_line("llama3.2", "Hel")], then="drop"), "upstream_error",
+                 id="dropped"),
+    pytest.param(ndjson_reply([chat_line("llama3.2", "Hel")]), "upstream_error", id="no-done-line"),
+    pytest.param(ndjson_reply([chat_line("llama3.2", "Hel"), {"error": "out of memory"}]),
+                 "upstream_error", id="error-line"),
+])
+def test_mid_stream_failures_become_error_events(gateway_url, ollama, reply, code):
+    ollama.script("/api/chat", reply)
+    events = read_events(post(gateway_url, dict(CHAT, stream=True), stream=True))
+    assert json.loads(events[0])["choices"][0]["delta"]["content"] == "Hel"
+    error = json.loads(events[-1])
+    assert_matches("error", error)
+    assert error["error"]["code"] == code and "[DONE]" not in events
+
+
+@pytest.mark.parametrize("reply, status, code", [
+    pytest.param(error_reply(404, "model 'x' not found"), 404, "model_not_found", id="404"),
+    pytest.param(error_reply(400, "invalid model name"), 400, None, id="400"),
+    pytest.param(error_reply(503, "server busy, please try again."), 503, "upstream_busy",
+                 id="503"),
+    pytest.param(error_reply(500, "option \"stop\" must be of type array"), 502,
+                 "upstream_error", id="500"),
+    pytest.param(raw_reply(502, b"<html>Bad Gateway</html>", "text/html"), 502,
+                 "upstream_error", id="html-502"),
+    pytest.param(drop_reply(), 502, "upstream_unreachable", id="dropped-before-headers"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_errors_before_stream(gateway_url, ollama, reply, status, code, stream):
+    ollama.script("/api/chat", reply)
+    err = assert_error(post(gateway_url, dict(CHAT, stream=stream)), status,
+                       param="model" if status == 404 else None, code=code)
+    assert "<html>" not in err["message"]
+
+
+def test_busy_upstream_carries_retry_after(gateway_url, ollama):
+    ollama.script("/api/chat", error_reply(503, "server busy"))
+    assert post(gateway_url, CHAT).headers["retry-after"] == "1"
