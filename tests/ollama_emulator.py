@@ -1,6 +1,6 @@
 """A stdlib-only Ollama look-alike on loopback, for tests that must not fake ``requests``.
 
-It speaks Ollama's native wire formats (see ``/work/shared/reference``, sections 7-8):
+It speaks Ollama's native wire formats:
 JSON bodies with ``application/json; charset=utf-8``, NDJSON streams written one chunk
 per line, ``{"error": ...}`` bodies, gin's plain-text 404/405. Tests either rely on the
 deterministic default behaviour (the assistant answers ``"Echo: <last user text>"``) or

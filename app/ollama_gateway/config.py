@@ -54,6 +54,13 @@ def _optional_int(raw: Any) -> Optional[int]:
     return _positive_int(raw)
 
 
+def _optional_float(raw: Any) -> Optional[float]:
+    """Return ``None`` for 0 or an empty value: that turns the feature off."""
+    if raw is None or raw == "" or float(raw) == 0:
+        return None
+    return _positive_float(raw)
+
+
 def _keep_alive(raw: Any) -> Any:
     """Return Ollama's ``keep_alive`` value: a duration string or seconds."""
     if raw is None or raw == "":
@@ -106,6 +113,9 @@ class Settings(NamedTuple):
     num_ctx_by_model: Dict[str, int]
     #: Top-level ``keep_alive`` sent upstream. ``None``: Ollama's own default.
     keep_alive: Any
+    #: Seconds of upstream silence after which a stream gets an SSE comment
+    #: line, so proxies and clients do not time out. ``None``: never.
+    keepalive_interval: Optional[float]
     #: Largest accepted request body in bytes (413 beyond).
     max_body_bytes: int
     #: Where Ollama's ``thinking`` text goes in responses.
@@ -126,6 +136,7 @@ _KEYS = {
     "NUM_CTX": (8192, _optional_int),
     "NUM_CTX_BY_MODEL": ({}, _str_map),
     "KEEP_ALIVE": (None, _keep_alive),
+    "KEEPALIVE_INTERVAL": (15.0, _optional_float),
     "MAX_BODY_BYTES": (32 * 1024 * 1024, _positive_int),
     "REASONING_FIELD": ("reasoning_content", _choice("reasoning_content", "reasoning", "none")),
     "POOL_MAXSIZE": (64, _positive_int),

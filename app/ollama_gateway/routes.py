@@ -91,8 +91,8 @@ def chat_completions() -> Response:
             include_usage=openai_req.get("stream_options", {}).get("include_usage", False),
             reasoning_field=reasoning_field, parallel_tool_calls=parallel)
         headers.update(SSE_HEADERS)
-        return Response(sse_events(state.client.iter_ndjson(upstream), translator,
-                                   upstream.close), headers=headers)
+        batches = state.client.iter_batches(upstream, idle=state.settings.keepalive_interval)
+        return Response(sse_events(batches, translator, upstream.close), headers=headers)
 
     completions = []
     for i in range(openai_req.get("n", 1)):

@@ -8,13 +8,14 @@ never calls Ollama: everything arrives as arguments.
 """
 import json
 import logging
-from typing import Any, Callable, Dict, Iterable, Iterator
+from typing import Any, Callable, Dict, Iterable, Iterator, List
 
 from .errors import APIError, UpstreamError
 
 log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"
 
 #: Headers for every SSE response. ``X-Accel-Buffering: no`` makes nginx pass
 #: each event on at once even where its config buffers responses.
@@ -32,25 +33,34 @@ def frame(obj: Dict[str, Any]) -> bytes:
     return b"data: " + _dumps(obj).encode("utf-8") + b"\n\n"
 
 
-def sse_events(native_objects: Iterable[Dict[str, Any]], translator: Any,
+def sse_events(batches: Iterable[List[Dict[str, Any]]], translator: Any,
                close: Callable[[], None]) -> Iterator[bytes]:
-    """Yield the SSE bytes for a native stream, one write per native object.
+    """Yield the SSE bytes for a native stream: one write per batch of objects.
 
+    :param batches: lists of native objects as they arrive; an empty list
+        means the upstream is silent and a keep-alive comment is due.
     :param translator: has ``feed(native) -> [chunk, ...]`` and ``done``.
     :param close: releases the upstream response; called on every exit path,
         including a client that went away (the server then closes this
         generator, which raises ``GeneratorExit`` at the pending ``yield``).
     """
     try:
-        for native in native_objects:
-            chunks = translator.feed(native)
-            if chunks:
-                yield b"".join([frame(chunk) for chunk in chunks])
-            if translator.done:
-                break
-        else:
-            raise UpstreamError("Ollama ended the stream before it finished.")
-        yield DONE
+        for batch in batches:
+            if not batch:
+                # A real write: it keeps proxies from timing out, and it is how
+                # a gone client is noticed while Ollama is still thinking.
+                yield KEEPALIVE
+                continue
+            out = []
+            for native in batch:
+                out.extend(frame(chunk) for chunk in translator.feed(native))
+                if translator.done:
+                    out.append(DONE)
+                    yield b"".join(out)
+                    return
+            if out:
+                yield b"".join(out)
+        raise UpstreamError("Ollama ended the stream before it finished.")
     except APIError as exc:
         log.warning("stream failed after headers were sent: %s", exc.message)
         yield frame(exc.to_body())

@@ -14,7 +14,9 @@ Knows nothing of OpenAI shapes or Flask.
 """
 import contextlib
 import json
-from typing import Any, Dict, Iterator, Optional
+import select
+import socket
+from typing import Any, Dict, Iterator, List, Optional
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -22,8 +24,13 @@ from urllib3.exceptions import ReadTimeoutError
 
 from .errors import (APIError, InvalidRequest, ModelNotFound, UpstreamError,
                      UpstreamTimeout, UpstreamUnavailable, UpstreamUnreachable)
+from .wire import Dechunker, FramingError, LineSplitter
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# Streams are read straight off the socket (iter_batches), so nothing may
+# compress them on the way.
+_STREAM_HEADERS = dict(_JSON_HEADERS, **{"Accept": "application/x-ndjson",
+                                         "Accept-Encoding": "identity"})
 
 
 def _native_message(resp: requests.Response) -> str:
@@ -83,7 +90,7 @@ class OllamaClient:
         except requests.ConnectTimeout as exc:
             raise UpstreamUnreachable("Could not connect to Ollama at %s (timed out after %g "
                                       "seconds)." % (self.base_url, self.timeout[0])) from exc
-        except requests.exceptions.ChunkedEncodingError as exc:
+        except (requests.exceptions.ChunkedEncodingError, FramingError) as exc:
             raise UpstreamError("The connection to Ollama at %s broke mid-response."
                                 % self.base_url) from exc
         except requests.ConnectionError as exc:
@@ -92,6 +99,12 @@ class OllamaClient:
                 raise UpstreamTimeout("Ollama at %s sent nothing for %g seconds."
                                       % (self.base_url, self.timeout[1])) from exc
             raise UpstreamUnreachable("Could not connect to Ollama at %s." % self.base_url) from exc
+        except socket.timeout as exc:
+            raise UpstreamTimeout("Ollama at %s sent nothing for %g seconds."
+                                  % (self.base_url, self.timeout[1])) from exc
+        except OSError as exc:  # the socket itself, while iter_batches reads it
+            raise UpstreamError("The connection to Ollama at %s broke mid-response."
+                                % self.base_url) from exc
         except ValueError as exc:
             raise UpstreamError("Ollama at %s sent invalid JSON." % self.base_url) from exc
 
@@ -122,29 +135,69 @@ class OllamaClient:
         """
         with self._mapped():
             resp = self.session.post(self.base_url + path, data=json.dumps(body),
-                                     headers=_JSON_HEADERS, timeout=self.timeout, stream=True)
+                                     headers=_STREAM_HEADERS, timeout=self.timeout, stream=True)
             return self._check(resp)
 
-    def iter_ndjson(self, resp: requests.Response) -> Iterator[Dict[str, Any]]:
-        """Yield the objects of a native NDJSON stream as each line completes.
+    def iter_batches(self, resp: requests.Response,
+                     idle: Optional[float] = None) -> Iterator[List[Dict[str, Any]]]:
+        """Yield the objects of a native NDJSON stream, a list per socket read.
+
+        Each read takes whatever Ollama has sent so far, so a fast upstream
+        costs one read (and the caller one write) for many lines. With ``idle``
+        set, an empty list is yielded whenever the upstream has been silent that
+        long, so the caller can send a keep-alive (and learn that its own
+        client is gone). The caller closes ``resp``.
 
         :raises UpstreamError: for an ``{"error": ...}`` line (Ollama reports
             failures after the 200 this way), invalid JSON or a broken body.
+        :raises UpstreamTimeout: after ``read_timeout`` seconds of silence.
         """
-        pending = b""
+        native = resp.raw._fp  # http.client.HTTPResponse, in urllib3 1.26 and 2.x alike
+        fp = native.fp  # the BufferedReader over the socket
+        dechunk = Dechunker() if native.chunked else None
+        left = native.length  # None: read to EOF (or to the last chunk)
+        lines = LineSplitter()
+        wait = min(idle, self.timeout[1]) if idle else self.timeout[1]
+        poller = select.poll()
+        poller.register(fp.fileno(), select.POLLIN)
+        silent = 0.0
+        first = True
         with self._mapped():
-            # chunk_size=None yields each HTTP chunk as it arrives; lines may
-            # still be split across chunks or packed together.
-            for piece in resp.iter_content(chunk_size=None):
-                if pending:
-                    piece = pending + piece
-                lines = piece.split(b"\n")
-                pending = lines.pop()
-                for line in lines:
-                    if line.strip():
-                        yield _decode_line(line)
-            if pending.strip():
-                yield _decode_line(pending)
+            while True:
+                # The first read returns what http.client buffered with the
+                # headers (Ollama sends its first line with them); after a
+                # read1 the buffer is empty, so polling the socket is exact.
+                if not first and not poller.poll(wait * 1000):
+                    silent += wait
+                    if silent >= self.timeout[1]:
+                        raise socket.timeout()
+                    yield []
+                    continue
+                first, silent = False, 0.0
+                data = fp.read1(65536 if left is None else min(left, 65536))
+                if not data:
+                    if dechunk is not None or left:
+                        raise requests.exceptions.ChunkedEncodingError()
+                    rest = lines.rest()
+                    if rest is not None:
+                        yield [_decode_line(rest)]
+                    return
+                if left is not None:
+                    left -= len(data)
+                if dechunk is not None:
+                    data = dechunk.feed(data)
+                batch = []  # type: List[Dict[str, Any]]
+                try:
+                    for line in lines.feed(data):
+                        batch.append(_decode_line(line))
+                finally:
+                    if batch:  # what came before a failing line still goes out first
+                        yield batch
+                if left == 0 or (dechunk is not None and dechunk.done):
+                    rest = lines.rest()
+                    if rest is not None:
+                        yield [_decode_line(rest)]
+                    return
 
 
 def _decode_line(line: bytes) -> Dict[str, Any]:

@@ -2,8 +2,6 @@
 under real gunicorn (deploy config), with the Ollama emulator behind it."""
 import base64
 import json
-import threading
-import time
 
 import openai
 import pydantic
@@ -224,18 +222,15 @@ def test_mid_stream_error_raises_api_error(client, ollama):
 
 
 def test_first_chunk_arrives_before_upstream_finishes(client, ollama):
-    release = threading.Event()
     lines = [chat_line("llama3.2", "first")] + [chat_line("llama3.2", " more")] * 3 + [
         chat_line("llama3.2", done=True, done_reason="stop", prompt_eval_count=1, eval_count=4)]
-    # The emulator waits 1 s between lines: the whole reply takes 4 s upstream.
-    ollama.script("/api/chat", ndjson_reply(lines, delay=1.0))
-    started = time.monotonic()
+    # The emulator paces its lines 0.5 s apart: the reply takes 2 s upstream.
+    ollama.script("/api/chat", ndjson_reply(lines, delay=0.5))
     stream = client.chat.completions.create(model="llama3.2", messages=ask(), stream=True)
     first = next(iter(stream))
-    first_at = time.monotonic() - started
+    upstream = ollama.last("/api/chat")
     assert first.choices[0].delta.content == "first"
+    assert not upstream.finished.is_set()  # the emulator is still writing
     rest = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
-    total = time.monotonic() - started
-    release.set()
     assert rest == [" more"] * 3
-    assert first_at < 0.9 < 3.0 < total  # first chunk long before the upstream ended
+    assert upstream.finished.wait(5)

@@ -26,7 +26,8 @@ LAYERS = {
     "config": (set(), {"flask", "requests", "jsonschema", "werkzeug"}),
     "translate": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
     "schemas": ({"errors"}, {"flask", "requests", "werkzeug"}),
-    "upstream": ({"errors"}, {"flask", "jsonschema", "werkzeug"}),
+    "upstream": ({"errors", "wire"}, {"flask", "jsonschema", "werkzeug"}),
+    "wire": (set(), {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
     "stream": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug"}),
 }
 

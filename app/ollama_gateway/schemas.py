@@ -1,0 +1,222 @@
+"""Validation of OpenAI request bodies against the bundled JSON Schemas.
+
+The schemas are generated from OpenAI's OpenAPI spec by ``schemas/generate.py``
+and installed as the data package ``ollama_gateway.bundled_schemas``. They are
+loaded on first use, one cached validator per schema, and failures become
+:class:`~ollama_gateway.errors.InvalidRequest` worded like the live OpenAI API:
+``param`` is the JSON path (``messages[0].content[1].image_url.url``), ``code``
+one of ``missing_required_parameter``, ``invalid_type``, ``invalid_value`` or
+``unknown_parameter``.
+
+Works on jsonschema 3.2 through 4.x: the bundled files declare 2020-12 but use
+only keywords that mean the same in Draft 7. No HTTP here.
+"""
+import functools
+import json
+import pkgutil
+import reprlib
+from typing import Any, Iterator, List, Optional, Sequence, Union
+
+import jsonschema
+from jsonschema import validators
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+
+from . import errors
+
+_PACKAGE = "ollama_gateway.bundled_schemas"
+_WORDS = {"string": "a string", "number": "a number", "integer": "an integer",
+          "boolean": "a boolean", "array": "an array", "object": "an object",
+          "null": "null"}
+_RANGES = {"minimum": "less than the minimum of",
+           "maximum": "greater than the maximum of",
+           "exclusiveMinimum": "less than or equal to the minimum of",
+           "exclusiveMaximum": "greater than or equal to the maximum of",
+           "multipleOf": "not a multiple of"}
+_LENGTHS = {"minItems": ("array", "short", "minimum"),
+            "maxItems": ("array", "long", "maximum"),
+            "minLength": ("string", "short", "minimum"),
+            "maxLength": ("string", "long", "maximum")}
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 40
+_repr.maxlist = _repr.maxdict = 3
+_repr.maxlevel = 2
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """Return ``text`` cut to at most ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _short(value: object) -> str:
+    """Return a repr of ``value`` of at most 60 characters, in bounded time."""
+    return _clip(_repr.repr(value))
+
+
+def _type(validator: Any, types: Union[str, List[str]], instance: object,
+          schema: dict) -> Iterator[ValidationError]:
+    """Yield the ``type`` error, formatting the instance through :func:`_short`."""
+    # The stock check repr()s the instance eagerly, even inside union branches
+    # that are only probed: 80 ms for a request carrying a 20 MB base64 image.
+    types = [types] if isinstance(types, str) else types
+    if not any(validator.is_type(instance, name) for name in types):
+        yield ValidationError("%s is not of type %s"
+                              % (_short(instance), ", ".join(map(repr, types))))
+
+
+@functools.lru_cache(maxsize=None)
+def validator_class() -> Any:
+    """Return the validator class: 2020-12 if installed, else Draft 7 (jsonschema < 4)."""
+    # Not validator_for(): on jsonschema 3.2 it warns about the 2020-12 $schema.
+    base = getattr(jsonschema, "Draft202012Validator", None) or jsonschema.Draft7Validator
+    return validators.extend(base, {"type": _type})
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> dict:
+    """Return the bundled schema ``name`` (e.g. ``"chat_completions.request"``)."""
+    raw = pkgutil.get_data(_PACKAGE, name + ".json")
+    if raw is None:
+        raise LookupError("no bundled schema " + name)
+    return json.loads(raw.decode("utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(name: str) -> Any:
+    """Return the cached validator for schema ``name``; format checking is off."""
+    return validator_class()(load(name))
+
+
+def validate(name: str, doc: object) -> None:
+    """Return None if ``doc`` is valid under schema ``name``, else raise InvalidRequest.
+
+    .. versionadded:: 0.1
+    """
+    checker = _validator(name)
+    if checker.is_valid(doc):  # stops at the first error; best_match walks everything
+        return
+    err = best_match(checker.iter_errors(doc))
+    # The generator rewrote every union it could explain; the rest (embeddings
+    # input, completion prompt) are truly ambiguous, so report the union itself.
+    # best_match's guess inside one differs by version: 3.2 says "[] is not of
+    # type 'string'" for an empty embeddings input.
+    while err.parent is not None:
+        err = err.parent
+    raise _to_invalid_request(err)
+
+
+def check_json_schema(doc: object, param: str) -> None:
+    """Return None if ``doc`` is a valid JSON Schema, else raise InvalidRequest for ``param``.
+
+    Used on ``response_format.json_schema.schema`` before it becomes Ollama's
+    ``format``, so a broken schema is the client's 400, not Ollama's 500.
+
+    .. versionadded:: 0.1
+    """
+    try:
+        validator_class().check_schema(doc)
+    except SchemaError as exc:
+        inner = _param(list(exc.absolute_path))
+        raise errors.InvalidRequest(
+            "Invalid schema for '%s'%s: %s." % (param, " at '%s'" % _clip(inner) if inner else "",
+                                                _clip(exc.message, 120)),
+            param=param, code="invalid_value") from None
+
+
+def _param(path: Sequence[Union[str, int]]) -> Optional[str]:
+    """Return ``path`` as an OpenAI ``param`` (``messages[0].content``), None at the root."""
+    out = ""
+    for part in path:
+        out += "[%d]" % part if isinstance(part, int) else ("." + part if out else part)
+    return out or None
+
+
+def _quote(value: object) -> str:
+    """Return ``value`` for a message: strings in single quotes, all bounded."""
+    return "'%s'" % _clip(value) if isinstance(value, str) else _short(value)
+
+
+def _listing(values: List[object]) -> str:
+    """Return values as ``'a', 'b', and 'c'`` (OpenAI's wording)."""
+    words = [_quote(v) for v in values] or ["null"]
+    if len(words) < 3:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + ", and " + words[-1]
+
+
+def _type_of(value: object) -> str:
+    """Return the JSON type name of a decoded JSON value."""
+    for name, types in (("null", type(None)), ("boolean", bool), ("integer", int),
+                        ("number", float), ("string", str), ("array", list)):
+        if isinstance(value, types):
+            return name
+    return "object"
+
+
+def _expected(types: List[str]) -> str:
+    """Return ``types`` in words: ``a string or an array``."""
+    words = [_WORDS[t] for t in dict.fromkeys(types) if t != "null"] or ["null"]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _branch_types(branches: List[dict]) -> Optional[List[str]]:
+    """Return the JSON types a union accepts, or None if a branch has no ``type``."""
+    out = []  # type: List[str]
+    for branch in branches:
+        if "type" not in branch:
+            return None
+        out += [branch["type"]] if isinstance(branch["type"], str) else branch["type"]
+    return out
+
+
+def _to_invalid_request(err: ValidationError) -> errors.InvalidRequest:
+    """Return the OpenAI-shaped error for ``err``; the message never dumps the instance."""
+    path = list(err.absolute_path)
+    param = _param(path)
+    where = "'%s'" % _clip(param, 120) if param else "the request body"
+    kind, value, instance = err.validator, err.validator_value, err.instance
+    if kind == "required":
+        missing = next((n for n in value if n not in instance), value[0])
+        param = _param(path + [missing])
+        return errors.InvalidRequest("Missing required parameter: '%s'." % _clip(param, 120),
+                                     param=param, code="missing_required_parameter")
+    if kind in ("anyOf", "oneOf"):
+        types = _branch_types(value)
+        if types is None or _type_of(instance) in types or (
+                _type_of(instance) == "integer" and "number" in types):
+            return errors.InvalidRequest("Invalid value for %s: it does not match any of "
+                                         "the accepted forms." % where,
+                                         param=param, code="invalid_value")
+        kind, value = "type", types
+    if kind == "type":
+        return errors.InvalidRequest(
+            "Invalid type for %s: expected %s, but got %s instead."
+            % (where, _expected([value] if isinstance(value, str) else value),
+               _WORDS[_type_of(instance)]), param=param, code="invalid_type")
+    if kind in ("enum", "const"):
+        allowed = [v for v in (value if kind == "enum" else [value]) if v is not None]
+        return errors.InvalidRequest("Invalid value: %s. Supported values are: %s."
+                                     % (_quote(instance), _listing(allowed)),
+                                     param=param, code="invalid_value")
+    if kind in _RANGES:
+        return errors.InvalidRequest("Invalid %s: %s is %s %s." % (where, _short(instance),
+                                                                  _RANGES[kind], _short(value)),
+                                     param=param, code="invalid_value")
+    if kind in _LENGTHS:
+        noun, what, bound = _LENGTHS[kind]
+        if instance:
+            what, got = "%s too %s" % (noun, what), "%s with length %d" % (_WORDS[noun],
+                                                                         len(instance))
+        else:
+            what, got = "empty " + noun, "an empty " + noun
+        return errors.InvalidRequest(
+            "Invalid %s: %s. Expected %s with %s length %d, but got %s instead."
+            % (where, what, _WORDS[noun], bound, value, got), param=param, code="invalid_value")
+    if kind == "additionalProperties":
+        known = err.schema.get("properties", {})
+        extra = next((k for k in instance if k not in known), "")
+        param = _param(path + [extra])
+        return errors.InvalidRequest("Unknown parameter: '%s'." % _clip(param, 120),
+                                     param=param, code="unknown_parameter")
+    return errors.InvalidRequest("Invalid value for %s." % where, param=param,
+                                 code="invalid_value")

@@ -1,0 +1,253 @@
+"""The bundled OpenAI schemas and the errors ``schemas.validate`` raises."""
+import hashlib
+import json
+import pathlib
+
+import pytest
+
+from ollama_gateway import errors, schemas
+
+SCHEMA_DIR = pathlib.Path(__file__).resolve().parents[2] / "schemas"
+MANIFEST = json.loads((SCHEMA_DIR / "manifest.json").read_text(encoding="utf-8"))
+NAMES = sorted(name[:-len(".json")] for name in MANIFEST["files"])
+
+
+def chat(*messages: dict, **fields: object) -> dict:
+    """Return a chat request with ``messages`` (a user "Hi" if none)."""
+    return dict({"model": "llama3.2", "messages": list(messages) or [user("Hi")]}, **fields)
+
+
+def user(content: object) -> dict:
+    return {"role": "user", "content": content}
+
+
+PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+
+VALID = [
+    pytest.param("chat_completions.request", chat(), id="chat-minimal"),
+    pytest.param("chat_completions.request", chat(
+        {"role": "system", "content": "Use tools."},
+        user("Weather in Paris?"),
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18 C, sunny"},
+        tools=[WEATHER], tool_choice="auto", stream=True,
+        stream_options={"include_usage": True}), id="chat-tool-conversation"),
+    pytest.param("chat_completions.request", chat(user([
+        {"type": "text", "text": "Compare these."},
+        {"type": "image_url", "image_url": {"url": PNG, "detail": "low"}},
+        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}}])),
+        id="chat-image-data-urls"),
+    pytest.param("chat_completions.request", chat(response_format={
+        "type": "json_schema", "json_schema": {
+            "name": "answer", "strict": True,
+            "schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}}),
+        id="chat-json-schema"),
+    pytest.param("chat_completions.request", chat(
+        {"role": "user", "content": "Hi", "id": "msg_1", "opts": {}},
+        keep_alive="5m", options={"num_ctx": 8192}), id="chat-unknown-keys"),
+    pytest.param("chat_completions.request", chat(
+        temperature=None, top_p=None, top_logprobs=None, max_tokens=None, n=None, stop=None,
+        seed=None, frequency_penalty=None, stream_options=None, reasoning_effort=None),
+        id="chat-nullable-fields"),
+    pytest.param("chat_completions.request", chat(stop=["\n", "END"], n=1, temperature=0.7,
+                                                  max_completion_tokens=64, seed=42),
+        id="chat-options"),
+    pytest.param("completions.request", {"model": "m", "prompt": ["a", "b"], "best_of": 20,
+                                         "suffix": None, "raw": True}, id="completion"),
+    pytest.param("embeddings.request", {"model": "m", "input": ["a", "b"],
+                                        "encoding_format": "base64", "keep_alive": "1m"},
+        id="embeddings-unknown-key"),
+    pytest.param("embeddings.request", {"model": "m", "input": [[1, 2], [3]], "dimensions": 8},
+        id="embeddings-tokens"),
+]
+
+TOOL_WITHOUT_NAME = {"type": "function", "function": {"parameters": {"type": "object"}}}
+INVALID = [
+    pytest.param("chat_completions.request", chat({"role": "wizard", "content": "Hi"}),
+                 "messages[0].role", "invalid_value", id="role-wizard"),
+    pytest.param("chat_completions.request", chat({"role": "system", "content": "x"},
+                                                  {"role": "user"}),
+                 "messages[1].content", "missing_required_parameter", id="missing-content"),
+    pytest.param("chat_completions.request", chat(temperature=5),
+                 "temperature", "invalid_value", id="temperature-5"),
+    pytest.param("chat_completions.request", chat(temperature="0.7"),
+                 "temperature", "invalid_type", id="temperature-string"),
+    pytest.param("chat_completions.request", chat(n=0), "n", "invalid_value", id="n-0"),
+    pytest.param("chat_completions.request", chat(tools=[{"type": "retrieval"}]),
+                 "tools[0].type", "invalid_value", id="tool-type-retrieval"),
+    pytest.param("chat_completions.request", chat(tools=[WEATHER, TOOL_WITHOUT_NAME]),
+                 "tools[1].function.name", "missing_required_parameter", id="tool-without-name"),
+    pytest.param("chat_completions.request",
+                 chat(user([{"type": "image_url", "image_url": "https://x.test/a.png"}])),
+                 "messages[0].content[0].image_url", "invalid_type", id="image-url-string"),
+    pytest.param("chat_completions.request", chat(
+        {"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}),
+                 "messages[0].content[0].type", "invalid_value", id="image-in-system"),
+    pytest.param("chat_completions.request", chat(
+        {"role": "developer", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}),
+                 "messages[0].content[0].type", "invalid_value", id="image-in-developer"),
+    pytest.param("chat_completions.request", chat(
+        user([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}])),
+                 "messages[0].content[1].image_url.url", "missing_required_parameter",
+                 id="image-without-url"),
+    pytest.param("chat_completions.request", chat(response_format={
+        "type": "json_schema", "json_schema": {"schema": {"type": "object"}}}),
+                 "response_format.json_schema.name", "missing_required_parameter",
+                 id="json-schema-without-name"),
+    pytest.param("chat_completions.request", chat(tool_choice="any"),
+                 "tool_choice", "invalid_value", id="tool-choice-any"),
+    pytest.param("chat_completions.request", chat(stop=["a", "b", "c", "d", "e"]),
+                 "stop", "invalid_value", id="stop-5-items"),
+    pytest.param("chat_completions.request", chat(stop=7),
+                 "stop", "invalid_type", id="stop-number"),
+    pytest.param("chat_completions.request", {"messages": [user("Hi")]},
+                 "model", "missing_required_parameter", id="missing-model"),
+    pytest.param("chat_completions.request", chat(messages="Hi"),
+                 "messages", "invalid_type", id="messages-string"),
+    pytest.param("chat_completions.request", chat(messages=[]),
+                 "messages", "invalid_value", id="messages-empty"),
+    pytest.param("chat_completions.request", chat(user(5)),
+                 "messages[0].content", "invalid_type", id="content-number"),
+    pytest.param("chat_completions.request", chat(tools=[{"type": "custom", "custom": {
+        "name": "x", "format": {"type": "text", "extra": 1}}}]),
+                 "tools[0].custom.format.extra", "unknown_parameter", id="nested-closed-object"),
+    pytest.param("completions.request", {"model": "m"},
+                 "prompt", "missing_required_parameter", id="completion-without-prompt"),
+    pytest.param("completions.request", {"model": "m", "prompt": "a", "best_of": 21},
+                 "best_of", "invalid_value", id="best-of-21"),
+    pytest.param("completions.request", {"model": "m", "prompt": 5},
+                 "prompt", "invalid_type", id="prompt-number"),
+    pytest.param("embeddings.request", {"model": "m", "input": []},
+                 "input", "invalid_value", id="embeddings-input-empty"),
+    pytest.param("embeddings.request", {"model": "m", "input": "a", "encoding_format": "int8"},
+                 "encoding_format", "invalid_value", id="encoding-format-int8"),
+    pytest.param("embeddings.request", {"model": "m", "input": "a", "dimensions": 0},
+                 "dimensions", "invalid_value", id="dimensions-0"),
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schema_is_valid(name: str) -> None:
+    schemas.validator_class().check_schema(schemas.load(name))
+
+
+@pytest.mark.parametrize("name, doc", VALID)
+def test_valid(name: str, doc: dict) -> None:
+    schemas.validate(name, doc)
+
+
+@pytest.mark.parametrize("name, doc, param, code", INVALID)
+def test_invalid(name: str, doc: dict, param: str, code: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate(name, doc)
+    assert (caught.value.param, caught.value.code) == (param, code), caught.value.message
+    assert caught.value.status == 400 and len(caught.value.message) < 300
+
+
+@pytest.mark.parametrize("doc, message", [
+    pytest.param(chat({"role": "wizard", "content": "Hi"}),
+                 "Invalid value: 'wizard'. Supported values are: 'developer', 'system', "
+                 "'user', 'assistant', 'tool', and 'function'.", id="enum"),
+    pytest.param(chat({"role": "system", "content": "x"}, {"role": "user"}),
+                 "Missing required parameter: 'messages[1].content'.", id="required"),
+    pytest.param(chat(temperature="0.7"), "Invalid type for 'temperature': expected a number, "
+                 "but got a string instead.", id="type"),
+    pytest.param(chat(temperature=5), "Invalid 'temperature': 5 is greater than the maximum "
+                 "of 2.", id="maximum"),
+    pytest.param(chat(stop=["a", "b", "c", "d", "e"]), "Invalid 'stop': array too long. Expected"
+                 " an array with maximum length 4, but got an array with length 5 instead.",
+                 id="max-items"),
+    pytest.param(chat(user(5)), "Invalid type for 'messages[0].content': expected a string or "
+                 "an array, but got an integer instead.", id="type-list"),
+])
+def test_messages(doc: dict, message: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate("chat_completions.request", doc)
+    assert caught.value.message == message
+
+
+BIG = "data:image/png;base64," + "A" * (1 << 20)
+
+
+@pytest.mark.parametrize("doc, param", [
+    pytest.param(chat(user([{"type": "image_url", "image_url": BIG}])),
+                 "messages[0].content[0].image_url", id="image-url-string"),
+    pytest.param(chat(user([{"type": "image_url", "image_url": {"url": [BIG]}}])),
+                 "messages[0].content[0].image_url.url", id="url-list"),
+    pytest.param(chat({"role": BIG, "content": "Hi"}), "messages[0].role", id="role"),
+    pytest.param(chat(user([{"type": "text", "text": "a"}] * 3 + [{"type": BIG}])),
+                 "messages[0].content[3].type", id="part-type"),
+])
+def test_message_is_bounded(doc: dict, param: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate("chat_completions.request", doc)
+    assert caught.value.param == param
+    assert len(caught.value.message) < 300
+    assert len(json.dumps(caught.value.to_body())) < 400
+
+
+def test_manifest_lists_the_files() -> None:
+    on_disk = {path.name for path in SCHEMA_DIR.glob("*.json")} - {"manifest.json"}
+    assert set(MANIFEST["files"]) == on_disk
+    for name, entry in MANIFEST["files"].items():
+        digest = hashlib.sha256((SCHEMA_DIR / name).read_bytes()).hexdigest()
+        assert entry["sha256"] == digest, name + " changed after generation; re-run generate.py"
+    source = MANIFEST["source"]
+    assert len(source["sha256"]) == 64 and len(source["commit"]) == 40
+    assert source["repository"] == "https://github.com/openai/openai-openapi"
+
+
+@pytest.mark.parametrize("name, doc", [
+    pytest.param("chat_completions.chunk", {
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"},
+                     "finish_reason": None, "logprobs": None}], "usage": None}, id="chunk"),
+    pytest.param("chat_completions.chunk", {
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1,
+                                 "total_tokens": 4}}, id="usage-chunk"),
+    pytest.param("completions.response", {
+        "id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "text": "Hi", "finish_reason": "stop", "logprobs": None}]},
+        id="completion"),
+    pytest.param("embeddings.response", {
+        "object": "list", "model": "m", "usage": {"prompt_tokens": 2, "total_tokens": 2},
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -0.2]}]},
+        id="embeddings"),
+    pytest.param("models.list", {"object": "list", "data": [
+        {"id": "llama3.2", "object": "model", "created": 1, "owned_by": "library"}]},
+        id="models"),
+    pytest.param("error", errors.InvalidRequest("x", param="model").to_body(), id="error"),
+    pytest.param("error", errors.UpstreamTimeout("slow").to_body(), id="error-null-param"),
+])
+def test_response_examples(name: str, doc: dict) -> None:
+    schemas.validate(name, doc)
+
+
+def test_response_schemas_catch_missing_nullable_fields() -> None:
+    # Required-but-nullable: an Ollama-style answer without logprobs does not conform.
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                           "message": {"role": "assistant", "content": "Hi", "refusal": None}}]}
+    schemas.validate("chat_completions.response", answer)
+    del answer["choices"][0]["logprobs"]
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate("chat_completions.response", answer)
+    assert caught.value.param == "choices[0].logprobs"
+
+
+def test_check_json_schema() -> None:
+    schemas.check_json_schema({"type": "object", "properties": {"a": {"type": "integer"}}},
+                              "response_format.json_schema.schema")
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.check_json_schema({"type": "object", "properties": {"a": {"type": "strin"}}},
+                                  "response_format.json_schema.schema")
+    assert caught.value.param == "response_format.json_schema.schema"
+    assert caught.value.message.startswith(
+        "Invalid schema for 'response_format.json_schema.schema' at 'properties.a.type': ")
