@@ -145,9 +145,11 @@ def error_reply(status: int, message: str) -> Reply:
     return json_reply({"error": message}, status)
 
 
-def ndjson_reply(lines: list, delay: float = 0.0, first_delay: float = 0.0, then: str = "end") -> Reply:
+def ndjson_reply(lines: list, delay: float = 0.0, first_delay: float = 0.0, then: str = "end",
+                 headers_delay: float = 0.0) -> Reply:
     """Return a 200 NDJSON stream, one chunk per line; ``then`` is ``"end"``, ``"drop"`` or ``"stall"``.
 
+    ``headers_delay`` holds the headers back, as Ollama does while it loads a model.
     Dict lines are JSON-encoded; str/bytes lines go out verbatim (for malformed-line tests).
     """
     if then not in ("end", "drop", "stall"):
@@ -156,6 +158,8 @@ def ndjson_reply(lines: list, delay: float = 0.0, first_delay: float = 0.0, then
               else json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for line in lines]
 
     def send(h: "_Handler", rec: "Recorded") -> None:
+        if headers_delay and not h.wait(headers_delay, rec):
+            return
         if not h.start(200, [("Content-Type", NDJSON_TYPE), ("Transfer-Encoding", "chunked")], rec):
             return
         if first_delay and not h.wait(first_delay, rec):

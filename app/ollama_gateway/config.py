@@ -9,9 +9,15 @@ The upstream URL also honours Ollama's own ``OLLAMA_HOST`` variable (parsed the
 way Ollama's clients parse it) when ``OLLAMA_GATEWAY_OLLAMA_URL`` is not set
 anywhere. Casting errors name the offending key. This module never touches
 Flask's request or the network.
+
+The map and list settings (``NUM_CTX_BY_MODEL``, ``MODEL_ALIASES``,
+``ALLOWED_MODELS``, ``UPSTREAMS``) take JSON text, or a Python mapping/list in
+``app.config``; each also has a ``<NAME>_FILE`` form naming a JSON file, for
+maps too long for an environment variable. Within one source, setting both
+forms is an error; across sources the precedence above applies to the pair.
 """
 import json
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 PREFIX = "OLLAMA_GATEWAY_"
@@ -96,6 +102,58 @@ def _str_map(raw: Any) -> Dict[str, Any]:
     return dict(raw)
 
 
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("%s must be a non-empty string, got %r" % (what, value))
+    return value.strip()
+
+
+def _int_map(raw: Any) -> Dict[str, int]:
+    """Return ``{model: positive int}``."""
+    out = {}
+    for model, value in _str_map(raw).items():
+        try:
+            out[_name(model, "a model name")] = _positive_int(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("entry %r: %s" % (model, exc)) from None
+    return out
+
+
+def _alias_map(raw: Any) -> Dict[str, str]:
+    """Return ``{client-facing name: Ollama model}``."""
+    return {_name(alias, "an alias"): _name(target, "the model of alias %r" % alias)
+            for alias, target in _str_map(raw).items()}
+
+
+def _url_map(raw: Any) -> Dict[str, str]:
+    """Return ``{model or alias: Ollama base URL}``, each URL parsed like ``OLLAMA_HOST``."""
+    out = {}
+    for model, url in _str_map(raw).items():
+        try:
+            out[_name(model, "a model name")] = parse_ollama_host(_name(url, "the URL"))
+        except ValueError as exc:
+            raise ValueError("entry %r: %s" % (model, exc)) from None
+    return out
+
+
+def _model_list(raw: Any) -> Optional[Tuple[str, ...]]:
+    """Return model names from a list, its JSON text or comma-separated text; None if unset."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, str):
+        text = raw.strip()
+        raw = json.loads(text) if text.startswith("[") else text.split(",")
+    if isinstance(raw, (str, bytes, Mapping)) or not hasattr(raw, "__iter__"):
+        raise ValueError("expected a JSON array of model names")
+    names = tuple(_name(item, "a model name") for item in raw)
+    if not names:
+        # An empty allow-list would refuse every model; unsetting the key is
+        # how to allow all, so an empty one is most likely a templating slip.
+        raise ValueError("an empty list would refuse every model; leave the key unset to "
+                         "allow all models")
+    return names
+
+
 class Settings(NamedTuple):
     """The gateway's configuration, read once per app by ``init_app``."""
 
@@ -111,11 +169,21 @@ class Settings(NamedTuple):
     num_ctx: Optional[int]
     #: Per-model ``num_ctx`` overrides (model name as sent to Ollama).
     num_ctx_by_model: Dict[str, int]
+    #: Client-facing model names mapped to Ollama models (``gpt-4o`` -> ``llama3.2``).
+    model_aliases: Dict[str, str]
+    #: If set, only these models (and the aliases) may be used; others get 404.
+    allowed_models: Optional[Tuple[str, ...]]
+    #: Model or alias -> Ollama base URL; everything else goes to ``ollama_url``.
+    upstreams: Dict[str, str]
     #: Top-level ``keep_alive`` sent upstream. ``None``: Ollama's own default.
     keep_alive: Any
     #: Seconds of upstream silence after which a stream gets an SSE comment
     #: line, so proxies and clients do not time out. ``None``: never.
     keepalive_interval: Optional[float]
+    #: Seconds a stream waits for Ollama's headers before it commits its own
+    #: 200 and keeps the client company with keep-alives; failures within it
+    #: are plain JSON errors with their real status.
+    stream_header_wait: float
     #: Largest accepted request body in bytes (413 beyond).
     max_body_bytes: int
     #: Where Ollama's ``thinking`` text goes in responses.
@@ -134,9 +202,13 @@ _KEYS = {
     "CONNECT_TIMEOUT": (5.0, _positive_float),
     "READ_TIMEOUT": (300.0, _positive_float),
     "NUM_CTX": (8192, _optional_int),
-    "NUM_CTX_BY_MODEL": ({}, _str_map),
+    "NUM_CTX_BY_MODEL": ({}, _int_map),
+    "MODEL_ALIASES": ({}, _alias_map),
+    "ALLOWED_MODELS": (None, _model_list),
+    "UPSTREAMS": ({}, _url_map),
     "KEEP_ALIVE": (None, _keep_alive),
     "KEEPALIVE_INTERVAL": (15.0, _optional_float),
+    "STREAM_HEADER_WAIT": (10.0, _positive_float),
     "MAX_BODY_BYTES": (32 * 1024 * 1024, _positive_int),
     "REASONING_FIELD": ("reasoning_content", _choice("reasoning_content", "reasoning", "none")),
     "POOL_MAXSIZE": (64, _positive_int),
@@ -144,7 +216,11 @@ _KEYS = {
     "PROXY_FIX": (None, _optional_int),
 }  # type: Dict[str, tuple]
 
-KEYS = tuple(PREFIX + name for name in _KEYS)
+#: Keys that also accept ``<NAME>_FILE``: the path of a JSON file holding the value.
+_FILE_FORMS = ("NUM_CTX_BY_MODEL", "MODEL_ALIASES", "ALLOWED_MODELS", "UPSTREAMS")
+
+KEYS = tuple(PREFIX + name for name in _KEYS) + tuple(
+    PREFIX + name + "_FILE" for name in _FILE_FORMS)
 
 
 class ConfigError(ValueError):
@@ -177,37 +253,58 @@ def parse_ollama_host(value: str) -> str:
                              parts.path.rstrip("/"))
 
 
+def _read_json_file(path: Any) -> Any:
+    """Return the decoded JSON content of the file at ``path``."""
+    try:
+        with open(str(path), encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise ValueError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise ValueError("%s is not valid JSON: %s" % (path, exc)) from None
+
+
+def _raw_value(name: str, environ: Mapping[str, str], app_config: Mapping[str, Any],
+               overrides: Mapping[str, Any]) -> Optional[Tuple[Any, str, bool]]:
+    """Return (raw value, where it came from, whether it names a file), or None if unset."""
+    sources = ((overrides, name.lower(), "argument %s"),
+               (app_config, PREFIX + name, "app.config[%r]"),
+               (environ, PREFIX + name, "environment variable %s"))
+    for source, key, label in sources:
+        file_key = key + ("_file" if source is overrides else "_FILE")
+        file_given = name in _FILE_FORMS and file_key in source
+        if key in source and file_given:
+            raise ConfigError("set either %s or %s, not both" % (label % key, label % file_key))
+        if key in source:
+            return source[key], label % key, False
+        if file_given:
+            return source[file_key], label % file_key, True
+    if name == "OLLAMA_URL" and environ.get("OLLAMA_HOST"):
+        return environ["OLLAMA_HOST"], "environment variable OLLAMA_HOST", False
+    return None
+
+
 def load_settings(environ: Mapping[str, str], app_config: Mapping[str, Any],
                   overrides: Optional[Mapping[str, Any]] = None) -> Settings:
     """Return the settings from env, app config and ``init_app`` overrides.
 
-    ``overrides`` use the short lower-case names of :class:`Settings` fields.
+    ``overrides`` use the short lower-case names of :class:`Settings` fields
+    (and ``<name>_file`` for the file forms).
     """
     overrides = dict(overrides or {})
-    unknown = set(overrides) - {name.lower() for name in _KEYS}
+    known = {name.lower() for name in _KEYS} | {name.lower() + "_file" for name in _FILE_FORMS}
+    unknown = set(overrides) - known
     if unknown:
         raise ConfigError("unknown OllamaGateway setting(s): %s" % ", ".join(sorted(unknown)))
     values = {}
     for name, (default, cast) in _KEYS.items():
-        key = PREFIX + name
-        if name.lower() in overrides:
-            raw, source = overrides[name.lower()], "argument %s" % name.lower()
-        elif key in app_config:
-            raw, source = app_config[key], "app.config[%r]" % key
-        elif key in environ:
-            raw, source = environ[key], "environment variable %s" % key
-        elif name == "OLLAMA_URL" and environ.get("OLLAMA_HOST"):
-            raw, source = environ["OLLAMA_HOST"], "environment variable OLLAMA_HOST"
-        else:
+        found = _raw_value(name, environ, app_config, overrides)
+        if found is None:
             values[name.lower()] = default
             continue
+        raw, source, is_file = found
         try:
-            values[name.lower()] = cast(raw)
+            values[name.lower()] = cast(_read_json_file(raw) if is_file else raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError("invalid %s: %s" % (source, exc)) from exc
-    try:
-        values["num_ctx_by_model"] = {
-            str(model): _positive_int(n) for model, n in values["num_ctx_by_model"].items()}
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("invalid %sNUM_CTX_BY_MODEL: %s" % (PREFIX, exc)) from exc
     return Settings(**values)

@@ -83,16 +83,19 @@ def chat_completions() -> Response:
     parallel = openai_req.get("parallel_tool_calls", True)
 
     if native["stream"]:
-        # Opened before the Response exists, so a failure here (unknown model,
-        # Ollama down) is still a plain JSON error with its real status.
-        upstream = state.client.open_stream("/api/chat", native)
+        # Opened before the Response exists, so a failure within the header
+        # wait (unknown model, Ollama down) is still a plain JSON error with
+        # its real status; a cold model load past it gets keep-alives instead.
+        idle = state.settings.keepalive_interval
+        upstream = state.client.start_stream("/api/chat", native, background=idle is not None)
+        upstream.wait(state.settings.stream_header_wait)
         translator = translate.ChatStream(
             completion_id, created, model,
             include_usage=openai_req.get("stream_options", {}).get("include_usage", False),
             reasoning_field=reasoning_field, parallel_tool_calls=parallel)
         headers.update(SSE_HEADERS)
-        batches = state.client.iter_batches(upstream, idle=state.settings.keepalive_interval)
-        return Response(sse_events(batches, translator, upstream.close), headers=headers)
+        return Response(sse_events(upstream.batches(idle), translator, upstream.close),
+                        headers=headers)
 
     completions = []
     for i in range(openai_req.get("n", 1)):

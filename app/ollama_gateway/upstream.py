@@ -16,6 +16,8 @@ import contextlib
 import json
 import select
 import socket
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Dict, Iterator, List, Optional
 
 import requests
@@ -79,6 +81,10 @@ class OllamaClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # Waits for a stream's headers off the request thread (start_stream);
+        # threads start lazily, so nothing exists before gunicorn forks.
+        self._openers = ThreadPoolExecutor(max_workers=pool_maxsize,
+                                           thread_name_prefix="ollama-gateway-open")
 
     @contextlib.contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -138,6 +144,23 @@ class OllamaClient:
                                      headers=_STREAM_HEADERS, timeout=self.timeout, stream=True)
             return self._check(resp)
 
+    def start_stream(self, path: str, body: Dict[str, Any],
+                     background: bool = True) -> "PendingStream":
+        """Return a streamed ``POST path`` whose headers may still be on their way.
+
+        Ollama sends no headers until the model is loaded, which can take
+        minutes; in the background the caller can commit its own response and
+        send keep-alives meanwhile. ``background=False`` opens it right here.
+        """
+        if background:
+            return PendingStream(self, self._openers.submit(self.open_stream, path, body))
+        future = Future()  # type: Future
+        try:
+            future.set_result(self.open_stream(path, body))
+        except APIError as exc:
+            future.set_exception(exc)
+        return PendingStream(self, future)
+
     def iter_batches(self, resp: requests.Response,
                      idle: Optional[float] = None) -> Iterator[List[Dict[str, Any]]]:
         """Yield the objects of a native NDJSON stream, a list per socket read.
@@ -161,27 +184,25 @@ class OllamaClient:
         poller = select.poll()
         poller.register(fp.fileno(), select.POLLIN)
         silent = 0.0
-        first = True
         with self._mapped():
+            # What http.client buffered along with the headers is taken without
+            # blocking. After any read1 the buffer is empty, so from then on
+            # polling the socket says exactly whether data is waiting.
+            data = _read_nowait(fp, resp.raw.connection.sock, left)
             while True:
-                # The first read returns what http.client buffered with the
-                # headers (Ollama sends its first line with them); after a
-                # read1 the buffer is empty, so polling the socket is exact.
-                if not first and not poller.poll(wait * 1000):
-                    silent += wait
-                    if silent >= self.timeout[1]:
-                        raise socket.timeout()
-                    yield []
-                    continue
-                first, silent = False, 0.0
-                data = fp.read1(65536 if left is None else min(left, 65536))
-                if not data:
+                if data is None:
+                    if not poller.poll(wait * 1000):
+                        silent += wait
+                        if silent >= self.timeout[1]:
+                            raise socket.timeout()
+                        yield []
+                        continue
+                    silent = 0.0
+                    data = fp.read1(65536 if left is None else min(left, 65536))
+                if not data:  # EOF: the socket was readable and gave nothing
                     if dechunk is not None or left:
                         raise requests.exceptions.ChunkedEncodingError()
-                    rest = lines.rest()
-                    if rest is not None:
-                        yield [_decode_line(rest)]
-                    return
+                    break
                 if left is not None:
                     left -= len(data)
                 if dechunk is not None:
@@ -194,10 +215,60 @@ class OllamaClient:
                     if batch:  # what came before a failing line still goes out first
                         yield batch
                 if left == 0 or (dechunk is not None and dechunk.done):
-                    rest = lines.rest()
-                    if rest is not None:
-                        yield [_decode_line(rest)]
-                    return
+                    break
+                data = None
+            rest = lines.rest()
+            if rest is not None:
+                yield [_decode_line(rest)]
+
+
+class PendingStream:
+    """A streamed upstream request: its headers, then its NDJSON batches."""
+
+    def __init__(self, client: OllamaClient, future: "Future") -> None:
+        self._client = client
+        self._future = future
+
+    def wait(self, seconds: Optional[float]) -> bool:
+        """Return whether the headers arrived within ``seconds``.
+
+        :raises APIError: when the request failed (status, connection, ...).
+        """
+        try:
+            self._future.result(timeout=seconds)
+        except FutureTimeout:
+            return False
+        return True
+
+    def batches(self, idle: Optional[float] = None) -> Iterator[List[Dict[str, Any]]]:
+        """Yield what :meth:`OllamaClient.iter_batches` yields, after the headers.
+
+        Until they arrive, an empty list is yielded every ``idle`` seconds.
+        """
+        while not self.wait(idle):
+            yield []
+        for batch in self._client.iter_batches(self._future.result(), idle):
+            yield batch
+
+    def close(self) -> None:
+        """Close the upstream response now, or as soon as it arrives."""
+        self._future.add_done_callback(_close_response)
+
+
+def _close_response(future: "Future") -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
+
+
+def _read_nowait(fp: Any, sock: socket.socket, left: Optional[int]) -> Optional[bytes]:
+    """Return the bytes available at once on a buffered socket file, or ``None``."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0)  # read1 then returns b"" instead of blocking
+    try:
+        data = fp.read1(65536 if left is None else min(left, 65536))
+    finally:
+        sock.settimeout(timeout)
+    return data or None
 
 
 def _decode_line(line: bytes) -> Dict[str, Any]:
