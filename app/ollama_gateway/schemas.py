@@ -15,7 +15,7 @@ import functools
 import json
 import pkgutil
 import reprlib
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import jsonschema
 from jsonschema import validators
@@ -110,17 +110,28 @@ def check_json_schema(doc: object, param: str) -> None:
 
     Used on ``response_format.json_schema.schema`` before it becomes Ollama's
     ``format``, so a broken schema is the client's 400, not Ollama's 500.
+    Clients send the same schema request after request, and a meta-schema
+    check costs milliseconds, so verdicts are cached by the schema's text.
 
     .. versionadded:: 0.1
     """
-    try:
-        validator_class().check_schema(doc)
-    except SchemaError as exc:
-        inner = _param(list(exc.absolute_path))
+    problem = _schema_problem(json.dumps(doc, sort_keys=True))
+    if problem is not None:
+        inner, message = problem
         raise errors.InvalidRequest(
             "Invalid schema for '%s'%s: %s." % (param, " at '%s'" % _clip(inner) if inner else "",
-                                                _clip(exc.message, 120)),
-            param=param, code="invalid_value") from None
+                                                _clip(message, 120)),
+            param=param, code="invalid_value")
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_problem(text: str) -> Optional[Tuple[Optional[str], str]]:
+    """Return ``(path, message)`` of what makes the schema ``text`` invalid, or None."""
+    try:
+        validator_class().check_schema(json.loads(text))
+    except SchemaError as exc:
+        return _param(list(exc.absolute_path)), exc.message
+    return None
 
 
 def _param(path: Sequence[Union[str, int]]) -> Optional[str]:
