@@ -1,22 +1,93 @@
 """gunicorn settings for the gateway: ``gunicorn -c deploy/gunicorn.conf.py ollama_gateway.wsgi:app``.
 
 No ``bind`` here: gunicorn's own ``--bind`` / ``GUNICORN_CMD_ARGS`` decide it
-(default 127.0.0.1:8000). Any setting below can be overridden the same way.
+(default 127.0.0.1:8000). Precedence, lowest first: this file < the
+``GUNICORN_CMD_ARGS`` environment variable < the command line, so any setting
+below can be overridden there too. The environment variables read here:
+
+=====================================  ==========================================
+``OLLAMA_GATEWAY_WORKER_CLASS``        ``gthread`` (default) or ``gevent``
+``OLLAMA_GATEWAY_WORKERS``             processes; else ``WEB_CONCURRENCY``; else
+                                       the usable CPUs, kept between 2 and 4
+``OLLAMA_GATEWAY_THREADS``             threads per gthread worker (default 16)
+``OLLAMA_GATEWAY_TIMEOUT``             worker liveness timeout, seconds (30)
+``OLLAMA_GATEWAY_GRACEFUL_TIMEOUT``    seconds in-flight streams get on reload or
+                                       stop (300)
+``OLLAMA_GATEWAY_KEEPALIVE``           idle seconds a client connection is kept (75)
+``OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS`` proxies whose X-Forwarded-* are trusted;
+                                       else ``FORWARDED_ALLOW_IPS``; else loopback
+=====================================  ==========================================
 """
 import os
 
-# gthread: the worker's main thread keeps notifying the arbiter while requests
-# run in a thread pool, so a stream longer than `timeout` is not killed (the
-# default sync worker is, mid-stream). Each open stream holds one thread.
-worker_class = os.environ.get("OLLAMA_GATEWAY_WORKER_CLASS", "gthread")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("OLLAMA_GATEWAY_THREADS", "16"))
 
-# With gthread, `timeout` only detects a hung worker process, not a long request.
-timeout = 30
-# On reload (HUP) or stop (TERM), in-flight streams get this long to finish.
-graceful_timeout = int(os.environ.get("OLLAMA_GATEWAY_GRACEFUL_TIMEOUT", "300"))
-keepalive = 5
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("%s must be an integer, got %r" % (name, raw)) from None
+    if value < minimum:
+        raise ValueError("%s must be at least %d, got %d" % (name, minimum, value))
+    return value
 
+
+# gthread: the worker's main thread notifies the arbiter every second while the
+# requests run in a thread pool, so a stream longer than `timeout` is not
+# killed (the default sync worker only notifies between requests and is killed
+# mid-stream). Plain blocking `requests` needs no monkey-patching.
+# gevent (`pip install ollama-gateway[gevent]`): one greenlet per request, for
+# many mostly idle streams per process; gunicorn's worker monkey-patches
+# sockets after fork, before the app is imported.
+worker_class = os.environ.get("OLLAMA_GATEWAY_WORKER_CLASS", "").strip() or "gthread"
+if worker_class not in ("gthread", "gevent"):
+    raise ValueError("OLLAMA_GATEWAY_WORKER_CLASS must be gthread or gevent, got %r"
+                     % worker_class)
+
+# Streaming is I/O-bound: a few processes with many threads. Capacity is
+# workers x threads simultaneous requests (each open stream holds a thread for
+# its whole life), so size it for the streams you allow, i.e. Ollama's
+# OLLAMA_NUM_PARALLEL plus a queue; keep OLLAMA_GATEWAY_POOL_MAXSIZE >= threads.
+# gevent ignores `threads`: gunicorn's worker_connections (1000) bounds it.
+# The default follows the CPUs this process may use: 2 to 4 processes.
+_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+workers = _env_int("OLLAMA_GATEWAY_WORKERS",
+                   _env_int("WEB_CONCURRENCY", min(4, max(2, _cpus)), 1), 1)
+threads = _env_int("OLLAMA_GATEWAY_THREADS", 16, 1)
+
+# With gthread and gevent, `timeout` only detects a hung worker process (no
+# heartbeat for that long); it does not limit how long a request or a stream
+# takes. So it stays short: raising it would only hide real hangs.
+timeout = _env_int("OLLAMA_GATEWAY_TIMEOUT", 30, 0)
+# On reload (HUP) or stop (TERM) a worker stops accepting and in-flight streams
+# get this long to finish before they are cut. Set it to the longest generation
+# you are willing to wait for; systemd's TimeoutStopSec must stay above it
+# (deploy/systemd/ollama-gateway.service).
+graceful_timeout = _env_int("OLLAMA_GATEWAY_GRACEFUL_TIMEOUT", 300, 0)
+# Behind nginx's upstream keep-alive this must exceed nginx's upstream
+# `keepalive_timeout` (60 s in deploy/nginx/ollama-gateway.conf), so nginx is
+# the side that closes an idle connection and never sends a request on one
+# gunicorn is closing.
+keepalive = _env_int("OLLAMA_GATEWAY_KEEPALIVE", 75, 0)
+
+# X-Forwarded-Proto and friends are trusted only from these addresses: nginx
+# on the same host by default. Comma-separated addresses or CIDR networks.
+forwarded_allow_ips = (os.environ.get("OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS", "").strip()
+                       or os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+                       or "127.0.0.1,::1")
+
+# Each worker imports the app (and so builds its own requests.Session) after
+# the fork; a Session shared across a fork would share its sockets.
+preload_app = False
+proc_name = "ollama-gateway"
+
+# One line per request on stdout (journald under systemd), written when the
+# response is finished, so for a stream the duration is the whole stream:
+#   127.0.0.1 203.0.113.7 "POST /v1/chat/completions HTTP/1.1" 200 - 5321ms rid=req_...
+# The request id is the X-Request-Id the app answers with (the client's or
+# nginx's, if sane, else its own), so one grep finds the request in every log.
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+access_log_format = ('%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms '
+                     'rid=%({x-request-id}o)s')

@@ -37,7 +37,9 @@ class Gunicorn:
                  args: Optional[List[str]] = None, app: str = "ollama_gateway.wsgi:app",
                  timeout: float = 30.0) -> None:
         self.log_path = log_path
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # XDG_RUNTIME_DIR: newer gunicorns put a control socket there (else in
+        # $HOME), which parallel test servers must not share.
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", XDG_RUNTIME_DIR=str(log_path.parent))
         full_env.update(env or {})
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
                "--bind", "127.0.0.1:0"] + list(args or []) + [app]

@@ -17,7 +17,7 @@ maps too long for an environment variable. Within one source, setting both
 forms is an error; across sources the precedence above applies to the pair.
 """
 import json
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 PREFIX = "OLLAMA_GATEWAY_"
@@ -142,7 +142,7 @@ def _model_list(raw: Any) -> Optional[Tuple[str, ...]]:
         return None
     if isinstance(raw, str):
         text = raw.strip()
-        raw = json.loads(text) if text.startswith("[") else text.split(",")
+        raw = json.loads(text) if text.startswith(("[", "{", '"')) else text.split(",")
     if isinstance(raw, (str, bytes, Mapping)) or not hasattr(raw, "__iter__"):
         raise ValueError("expected a JSON array of model names")
     names = tuple(_name(item, "a model name") for item in raw)

@@ -1,28 +1,50 @@
 """The Flask extension: ``OllamaGateway(app)`` or ``OllamaGateway().init_app(app)``.
 
-``init_app`` reads the settings once, builds the app's Ollama client and keeps
-both in ``app.extensions["ollama_gateway"]``, then registers the blueprint.
-It handles no requests itself.
+``init_app`` reads the settings once, builds one Ollama client per distinct
+upstream URL and the model map (aliases, allow-list, hosts), keeps them in
+``app.extensions["ollama_gateway"]``, then registers the blueprint. It
+handles no requests itself.
 """
 import os
-from typing import Any, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 from flask import Flask
 
 from .config import EXTENSION_KEY, Settings, load_settings
-from .routes import bp
+from .routes import bp, register_fallback
+from .translate import ModelMap
 from .upstream import OllamaClient
 
 
+class Route(NamedTuple):
+    """Where one request goes: the client's model name, Ollama's, and the host's client."""
+
+    name: str
+    ollama_model: str
+    client: OllamaClient
+
+
 class GatewayState(NamedTuple):
-    """What the views of one app need: its settings and its Ollama client."""
+    """What the views of one app need: settings, model map, one client per host."""
 
     settings: Settings
+    #: The client for the default upstream (``settings.ollama_url``).
     client: OllamaClient
+    #: Base URL -> client, the default first; one pooled Session per host.
+    clients: Dict[str, OllamaClient]
+    models: ModelMap
 
     def num_ctx(self, model: str) -> Optional[int]:
         """Return the ``num_ctx`` to send for an Ollama model name."""
         return self.settings.num_ctx_by_model.get(model, self.settings.num_ctx)
+
+    def route(self, model: str) -> Route:
+        """Return where a request for the client's ``model`` goes.
+
+        :raises ModelNotFound: for a model outside the allow-list.
+        """
+        ollama_model, url = self.models.resolve(model)
+        return Route(model, ollama_model, self.clients[url])
 
 
 class OllamaGateway:
@@ -49,9 +71,13 @@ class OllamaGateway:
             raise RuntimeError("OllamaGateway is already initialised on this app.")
         merged = dict(self.overrides, **settings)
         conf = load_settings(os.environ, app.config, merged)
-        client = OllamaClient(conf.ollama_url, conf.connect_timeout, conf.read_timeout,
-                              conf.pool_maxsize, conf.trust_env)
-        app.extensions[EXTENSION_KEY] = GatewayState(conf, client)
+        models = ModelMap(conf.model_aliases, conf.allowed_models, conf.upstreams,
+                          conf.ollama_url)
+        clients = {url: OllamaClient(url, conf.connect_timeout, conf.read_timeout,
+                                     conf.pool_maxsize, conf.trust_env)
+                   for url in models.urls}
+        app.extensions[EXTENSION_KEY] = GatewayState(conf, clients[conf.ollama_url], clients,
+                                                     models)
         app.register_blueprint(bp, url_prefix=url_prefix if url_prefix is not None
                                else self.url_prefix)
 
@@ -63,6 +89,9 @@ def create_app(**settings: Any) -> Flask:
     """
     app = Flask("ollama_gateway")
     OllamaGateway(app, **settings)
+    # The app is ours: paths outside /v1 (a base URL without /v1, say) get
+    # the same JSON 404 with a hint instead of Flask's HTML page.
+    register_fallback(app)
     proxies = app.extensions[EXTENSION_KEY].settings.proxy_fix
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -4,20 +4,23 @@ Mapping rules live in ``translate``; this module only wires them to HTTP.
 Errors are handled on the blueprint alone, so a host app's own pages and
 handlers are left as they are.
 """
+import difflib
 import json
 import logging
 import re
 import secrets
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import schemas, translate
 from .config import EXTENSION_KEY
-from .errors import APIError, InvalidRequest, MethodNotAllowed, NotFound, RequestTooLarge
+from .errors import (APIError, InvalidRequest, MethodNotAllowed, NotFound, RequestTooLarge,
+                     UpstreamError)
 from .stream import SSE_HEADERS, sse_events
+from .upstream import OllamaClient
 
 log = logging.getLogger(__name__)
 
@@ -64,51 +67,227 @@ def read_json(schema_name: str) -> Dict[str, Any]:
     return doc
 
 
+def _ignored_header(ignored: List[str]) -> Dict[str, str]:
+    """Return the header that lists accepted-but-not-forwarded fields, if any."""
+    return {"X-Gateway-Ignored-Params": ", ".join(ignored)} if ignored else {}
+
+
+def _choice_bodies(native: Dict[str, Any], n: int) -> Iterator[Dict[str, Any]]:
+    """Yield the native bodies for ``n`` choices: n upstream calls.
+
+    An explicit seed is varied per choice, or every choice would be the same text.
+    """
+    for i in range(n):
+        if i and "seed" in native["options"]:
+            yield dict(native, options=dict(native["options"], seed=native["options"]["seed"] + i))
+        else:
+            yield native
+
+
+def _stream_response(client: OllamaClient, path: str, native: Dict[str, Any],
+                     translator: Any, headers: Dict[str, str]) -> Response:
+    """Return the SSE response relaying a native stream through ``translator``."""
+    state = _state()
+    # Opened before the Response exists, so a failure within the header
+    # wait (unknown model, Ollama down) is still a plain JSON error with
+    # its real status; a cold model load past it gets keep-alives instead.
+    idle = state.settings.keepalive_interval
+    upstream = client.start_stream(path, native, background=idle is not None)
+    upstream.wait(state.settings.stream_header_wait)
+    return Response(sse_events(upstream.batches(idle), translator, upstream.close),
+                    headers=dict(headers, **SSE_HEADERS))
+
+
+def _include_usage(openai_req: Dict[str, Any]) -> bool:
+    return bool(openai_req.get("stream_options", {}).get("include_usage", False))
+
+
 @bp.route("/chat/completions", methods=["POST"])
 def chat_completions() -> Response:
     state = _state()
     openai_req = read_json("chat_completions.request")
-    model = openai_req["model"]
-    native = translate.openai_chat_to_ollama(openai_req, model, num_ctx=state.num_ctx(model),
+    route = state.route(openai_req["model"])
+    native = translate.openai_chat_to_ollama(openai_req, route.ollama_model,
+                                             num_ctx=state.num_ctx(route.ollama_model),
                                              keep_alive=state.settings.keep_alive)
     if "format" in native and isinstance(native["format"], dict):
         schemas.check_json_schema(native["format"], "response_format.json_schema.schema")
-    headers = {}
-    ignored = translate.chat_ignored_params(openai_req)
-    if ignored:
-        headers["X-Gateway-Ignored-Params"] = ", ".join(ignored)
+    headers = _ignored_header(translate.chat_ignored_params(openai_req))
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     reasoning_field = state.settings.reasoning_field
     parallel = openai_req.get("parallel_tool_calls", True)
 
     if native["stream"]:
-        # Opened before the Response exists, so a failure within the header
-        # wait (unknown model, Ollama down) is still a plain JSON error with
-        # its real status; a cold model load past it gets keep-alives instead.
-        idle = state.settings.keepalive_interval
-        upstream = state.client.start_stream("/api/chat", native, background=idle is not None)
-        upstream.wait(state.settings.stream_header_wait)
         translator = translate.ChatStream(
-            completion_id, created, model,
-            include_usage=openai_req.get("stream_options", {}).get("include_usage", False),
+            completion_id, created, route.name, include_usage=_include_usage(openai_req),
             reasoning_field=reasoning_field, parallel_tool_calls=parallel)
-        headers.update(SSE_HEADERS)
-        return Response(sse_events(upstream.batches(idle), translator, upstream.close),
-                        headers=headers)
+        return _stream_response(route.client, "/api/chat", native, translator, headers)
 
-    completions = []
-    for i in range(openai_req.get("n", 1)):
-        body = native
-        if i and "seed" in native["options"]:
-            # n > 1 is n upstream calls; an explicit seed is varied per choice,
-            # or every choice would be the same text.
-            body = dict(native, options=dict(native["options"], seed=native["options"]["seed"] + i))
-        completions.append(translate.ollama_chat_to_openai(
-            state.client.post_json("/api/chat", body), completion_id, created, model,
-            reasoning_field=reasoning_field, parallel_tool_calls=parallel))
-    result = completions[0] if len(completions) == 1 else translate.merge_chat_completions(completions)
+    completions = [translate.ollama_chat_to_openai(
+        route.client.post_json("/api/chat", body), completion_id, created, route.name,
+        reasoning_field=reasoning_field, parallel_tool_calls=parallel)
+        for body in _choice_bodies(native, openai_req.get("n", 1))]
+    result = (completions[0] if len(completions) == 1
+              else translate.merge_chat_completions(completions))
     return json_response(result, headers=headers)
+
+
+@bp.route("/completions", methods=["POST"])
+def completions() -> Response:
+    state = _state()
+    openai_req = read_json("completions.request")
+    route = state.route(openai_req["model"])
+    native = translate.openai_completion_to_ollama(openai_req, route.ollama_model,
+                                                   num_ctx=state.num_ctx(route.ollama_model),
+                                                   keep_alive=state.settings.keep_alive)
+    headers = _ignored_header(translate.completion_ignored_params(openai_req))
+    completion_id = "cmpl-" + secrets.token_hex(12)
+    created = int(time.time())
+    echo = translate.completion_echo(openai_req)
+    logprobs = openai_req.get("logprobs")
+
+    if native["stream"]:
+        translator = translate.CompletionStream(
+            completion_id, created, route.name, include_usage=_include_usage(openai_req),
+            echo=echo, logprobs=logprobs)
+        return _stream_response(route.client, "/api/generate", native, translator, headers)
+
+    results = [translate.ollama_completion_to_openai(
+        route.client.post_json("/api/generate", body), completion_id, created, route.name,
+        echo=echo, logprobs=logprobs)
+        for body in _choice_bodies(native, openai_req.get("n", 1))]
+    result = results[0] if len(results) == 1 else translate.merge_completions(results)
+    return json_response(result, headers=headers)
+
+
+@bp.route("/embeddings", methods=["POST"])
+def embeddings() -> Response:
+    state = _state()
+    openai_req = read_json("embeddings.request")
+    route = state.route(openai_req["model"])
+    native = translate.openai_embeddings_to_ollama(openai_req, route.ollama_model,
+                                                   keep_alive=state.settings.keep_alive)
+    result = translate.ollama_embeddings_to_openai(
+        route.client.post_json("/api/embed", native), route.name, len(native["input"]),
+        openai_req.get("encoding_format", "float"))
+    return json_response(result, headers=_ignored_header(
+        translate.embeddings_ignored_params(openai_req)))
+
+
+def _native_models(client: OllamaClient) -> List[Dict[str, Any]]:
+    """Return the entries of one host's ``/api/tags``."""
+    body = client.get_json("/api/tags")
+    entries = body.get("models") if isinstance(body, dict) else ()
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise UpstreamError("Ollama at %s sent an unexpected model list." % client.base_url)
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+@bp.route("/models", methods=["GET"])
+def list_models() -> Response:
+    state = _state()
+    hosts, failures = [], []
+    for url, client in state.clients.items():
+        try:
+            hosts.append((url, _native_models(client)))
+        except APIError as exc:
+            # One host down must not hide the models of the others.
+            log.warning("listing models: skipping %s: %s", url, exc.message)
+            failures.append(exc)
+    if failures and not hosts:
+        raise failures[0]
+    return json_response(state.models.openai_list(hosts))
+
+
+@bp.route("/models/<path:model>", methods=["GET"])
+def retrieve_model(model: str) -> Response:
+    route = _state().route(model)
+    shown = route.client.post_json("/api/show", {"model": route.ollama_model})
+    return json_response(translate.ollama_model_to_openai(route.name, shown))
+
+
+# -- unknown paths and wrong methods -----------------------------------------
+# Routing errors never reach a blueprint's error handlers: werkzeug raises them
+# before any view is chosen, so the host app's (often HTML) pages would answer.
+# A catch-all route under the prefix answers them in OpenAI's shape instead.
+
+#: (method, path under the prefix) of every endpoint, as listed in 404 messages.
+ENDPOINTS = (("POST", "chat/completions"), ("POST", "completions"), ("POST", "embeddings"),
+             ("GET", "models"), ("GET", "models/{model}"))
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _allowed_methods(path: str) -> Optional[str]:
+    """Return the method an endpoint at ``path`` takes, or None if there is none."""
+    for method, endpoint in ENDPOINTS:
+        if path == endpoint or (endpoint.endswith("{model}") and
+                                path.startswith(endpoint[:-len("{model}")]) and
+                                len(path) > len(endpoint) - len("{model}")):
+            return method
+    return None
+
+
+def _suggestion(path: str) -> Optional[Tuple[str, str]]:
+    """Return the endpoint a mistyped or mis-prefixed ``path`` most likely meant."""
+    statics = sorted((e for e in ENDPOINTS if "{" not in e[1]), key=lambda e: -len(e[1]))
+    clean = path.strip("/")
+    for method, endpoint in statics:
+        # A base URL missing /v1, or with it twice, leaves the endpoint at the end.
+        if clean.endswith("/" + endpoint) or clean == endpoint:
+            return method, endpoint
+    if "models/" in clean:
+        return "GET", "models/{model}"
+    close = difflib.get_close_matches(clean, [e for _, e in statics], n=1, cutoff=0.6)
+    return next(e for e in statics if e[1] == close[0]) if close else None
+
+
+def not_found(path: str, base: str) -> APIError:
+    """Return the 404 for ``path`` (relative to ``base``, which ends with ``/``)."""
+    supported = ", ".join("%s %s%s" % (m, base, e) for m, e in ENDPOINTS)
+    guess = _suggestion(path)
+    hint = " Did you mean %s %s%s?" % (guess[0], base, guess[1]) if guess else ""
+    return NotFound("Invalid URL (%s %s).%s Supported routes: %s."
+                    % (request.method, request.script_root + request.path, hint, supported),
+                    code="unknown_url")
+
+
+def _unknown(path: str, base: str) -> Response:
+    allowed = _allowed_methods(path)
+    if allowed is None or path.endswith("/"):
+        return error_response(not_found(path, base))
+    error = MethodNotAllowed("Method %s is not allowed on %s%s; use %s."
+                             % (request.method, base, path, allowed),
+                             code="method_not_allowed")
+    response = error_response(error)
+    response.headers["Allow"] = allowed + (", HEAD" if allowed == "GET" else "") + ", OPTIONS"
+    return response
+
+
+@bp.route("/", defaults={"path": ""}, methods=_ANY_METHOD, strict_slashes=False)
+@bp.route("/<path:path>", methods=_ANY_METHOD)
+def unknown_route(path: str) -> Response:
+    rule = request.url_rule.rule if request.url_rule is not None else "/"
+    prefix = rule.split("<", 1)[0].rstrip("/") + "/"
+    return _unknown(path, request.script_root + prefix)
+
+
+def register_fallback(app: Flask, url_prefix: str = "/v1") -> None:
+    """Answer every path of ``app`` outside the API with the OpenAI-shaped 404.
+
+    Only for an app the gateway owns (``create_app``): a host app's pages
+    stay its own.
+    """
+    base = url_prefix.rstrip("/") + "/"
+
+    def fallback(path: str) -> Response:
+        return error_response(not_found(path, request.script_root + base))
+
+    app.add_url_rule("/", "ollama_gateway_fallback", fallback, defaults={"path": ""},
+                     methods=_ANY_METHOD)
+    app.add_url_rule("/<path:path>", "ollama_gateway_fallback", fallback, methods=_ANY_METHOD)
 
 
 # -- errors, request ids -----------------------------------------------------

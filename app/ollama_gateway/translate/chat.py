@@ -13,9 +13,10 @@ import binascii
 import json
 from typing import Any, Dict, List, Optional
 
-from .errors import InvalidRequest
-
-SYSTEM_FINGERPRINT = "fp_ollama"
+from ..errors import InvalidRequest
+from .common import SYSTEM_FINGERPRINT
+from .common import ollama_usage_to_openai as _usage
+from .common import unsupported as _unsupported
 
 # Known OpenAI fields that cannot change what Ollama generates (metadata,
 # billing, caching hints): accepted, not forwarded, and reported to the client
@@ -45,10 +46,6 @@ _SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _IMAGE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,",
                    "data:image/jpg;base64,", "data:image/webp;base64,",
                    "data:;base64,")
-
-
-def _unsupported(message: str, param: str, code: str = "unsupported_value") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
 
 
 def _text(content: Any, param: str) -> str:
@@ -283,13 +280,6 @@ def chat_ignored_params(openai_req: Dict[str, Any]) -> List[str]:
 
 
 # -- responses ---------------------------------------------------------------
-
-def _usage(native: Dict[str, Any]) -> Dict[str, int]:
-    prompt = native.get("prompt_eval_count") or 0
-    completion = native.get("eval_count") or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
-
 
 def _token_logprob(entry: Dict[str, Any]) -> Dict[str, Any]:
     token = entry.get("token", "")

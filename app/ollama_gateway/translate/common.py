@@ -1,0 +1,54 @@
+"""What every translation shares: the fingerprint, usage, sampling options, refusals."""
+from typing import Any, Dict, List, Optional
+
+from ..errors import InvalidRequest
+
+SYSTEM_FINGERPRINT = "fp_ollama"
+
+# Sampling fields copied 1:1 into options; absent stays absent so that the
+# model's Modelfile defaults apply (Ollama's layer forces 1.0 instead).
+SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+
+def unsupported(message: str, param: str, code: str = "unsupported_value") -> InvalidRequest:
+    """Return the 400 for a value the schema allows but Ollama cannot honour."""
+    return InvalidRequest(message, param=param, code=code)
+
+
+def ollama_usage_to_openai(native: Dict[str, Any]) -> Dict[str, int]:
+    """Return OpenAI ``usage`` from a native final object's token counts."""
+    prompt = native.get("prompt_eval_count") or 0
+    completion = native.get("eval_count") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def sampling_options(openai_req: Dict[str, Any], num_ctx: Optional[int]) -> Dict[str, Any]:
+    """Return native ``options`` for the sampling fields shared by chat and completions."""
+    options = {name: openai_req[name] for name in SAMPLING if name in openai_req}
+    if "seed" in openai_req:
+        options["seed"] = int(openai_req["seed"])
+    if "stop" in openai_req:
+        stop = openai_req["stop"]
+        options["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    if "max_tokens" in openai_req:
+        options["num_predict"] = int(openai_req["max_tokens"])
+    if num_ctx:
+        options["num_ctx"] = num_ctx
+    return options
+
+
+def ignored_params(openai_req: Dict[str, Any], ignored: Any) -> List[str]:
+    """Return the request fields in ``ignored`` (accepted, not forwarded), sorted."""
+    return sorted(name for name in openai_req if name in ignored)
+
+
+def merge_choices(responses: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Return one response holding the single choice of each (for ``n`` > 1).
+
+    Choice ``i`` comes from ``responses[i]``; usage is summed.
+    """
+    first = responses[0]
+    choices = [dict(r["choices"][0], index=i) for i, r in enumerate(responses)]
+    usage = {key: sum(r["usage"][key] for r in responses) for key in first["usage"]}
+    return dict(first, choices=choices, usage=usage)
