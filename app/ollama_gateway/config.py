@@ -17,7 +17,7 @@ maps too long for an environment variable. Within one source, setting both
 forms is an error; across sources the precedence above applies to the pair.
 """
 import json
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 PREFIX = "OLLAMA_GATEWAY_"
@@ -154,6 +154,21 @@ def _model_list(raw: Any) -> Optional[Tuple[str, ...]]:
     return names
 
 
+def _key_set(raw: Any) -> FrozenSet[str]:
+    """Return keys from a list, its JSON text or comma-separated text."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        raw = json.loads(text) if text.startswith("[") else text.split(",")
+    if not isinstance(raw, (list, tuple, set, frozenset)) or not all(
+            isinstance(key, str) for key in raw):
+        raise ValueError("expected a list of strings")
+    return frozenset(key.strip() for key in raw if key.strip())
+
+
+def _optional_path(raw: Any) -> Optional[str]:
+    return str(raw) if raw not in (None, "") else None
+
+
 class Settings(NamedTuple):
     """The gateway's configuration, read once per app by ``init_app``."""
 
@@ -194,6 +209,11 @@ class Settings(NamedTuple):
     trust_env: bool
     #: Apply werkzeug's ProxyFix (number of trusted proxies) in ``create_app``.
     proxy_fix: Optional[int]
+    #: Bearer keys clients must send; empty: any key (or none) is accepted.
+    api_keys: FrozenSet[str]
+    #: A file with one more key per line, read when the app is created (so a
+    #: gunicorn reload picks up changes).
+    api_keys_file: Optional[str]
 
 
 # name -> (default, cast)
@@ -214,6 +234,8 @@ _KEYS = {
     "POOL_MAXSIZE": (64, _positive_int),
     "TRUST_ENV": (False, _bool),
     "PROXY_FIX": (None, _optional_int),
+    "API_KEYS": (frozenset(), _key_set),
+    "API_KEYS_FILE": (None, _optional_path),
 }  # type: Dict[str, tuple]
 
 #: Keys that also accept ``<NAME>_FILE``: the path of a JSON file holding the value.

@@ -6,11 +6,12 @@ upstream URL and the model map (aliases, allow-list, hosts), keeps them in
 handles no requests itself.
 """
 import os
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, FrozenSet, NamedTuple, Optional
 
 from flask import Flask
 
-from .config import EXTENSION_KEY, Settings, load_settings
+from .access import read_key_file
+from .config import EXTENSION_KEY, ConfigError, Settings, load_settings
 from .routes import bp, register_fallback
 from .translate import ModelMap
 from .upstream import OllamaClient
@@ -33,6 +34,8 @@ class GatewayState(NamedTuple):
     #: Base URL -> client, the default first; one pooled Session per host.
     clients: Dict[str, OllamaClient]
     models: ModelMap
+    #: Accepted bearer keys (settings and key file); empty: no key needed.
+    keys: FrozenSet[str]
 
     def num_ctx(self, model: str) -> Optional[int]:
         """Return the ``num_ctx`` to send for an Ollama model name."""
@@ -77,9 +80,19 @@ class OllamaGateway:
                                      conf.pool_maxsize, conf.trust_env)
                    for url in models.urls}
         app.extensions[EXTENSION_KEY] = GatewayState(conf, clients[conf.ollama_url], clients,
-                                                     models)
+                                                     models, _keys(conf))
         app.register_blueprint(bp, url_prefix=url_prefix if url_prefix is not None
                                else self.url_prefix)
+
+
+def _keys(conf: Settings) -> FrozenSet[str]:
+    if conf.api_keys_file is None:
+        return conf.api_keys
+    try:
+        return conf.api_keys | read_key_file(conf.api_keys_file)
+    except OSError as exc:
+        raise ConfigError("invalid OLLAMA_GATEWAY_API_KEYS_FILE: cannot read %s: %s"
+                          % (conf.api_keys_file, exc.strerror or exc)) from exc
 
 
 def create_app(**settings: Any) -> Flask:

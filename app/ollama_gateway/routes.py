@@ -15,10 +15,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import schemas, translate
+from . import access, schemas, translate
 from .config import EXTENSION_KEY
 from .errors import (APIError, InvalidRequest, MethodNotAllowed, NotFound, RequestTooLarge,
-                     UpstreamError)
+                     UpstreamError, UpstreamUnavailable)
 from .stream import SSE_HEADERS, sse_events
 from .upstream import OllamaClient
 
@@ -209,6 +209,33 @@ def retrieve_model(model: str) -> Response:
     return json_response(translate.ollama_model_to_openai(route.name, shown))
 
 
+# -- health ------------------------------------------------------------------
+# Outside the key check, for load balancers and service managers.
+
+@bp.route("/healthz", methods=["GET"])
+def healthz() -> Response:
+    """The process is up and serving; says nothing about Ollama."""
+    return json_response({"status": "ok"})
+
+
+@bp.route("/readyz", methods=["GET"])
+def readyz() -> Response:
+    """Every configured Ollama host answers (``/api/version``) within a few seconds."""
+    state = _state()
+    versions, down = {}, []
+    for url, client in state.clients.items():
+        try:
+            versions[url] = client.get_json("/api/version", read_timeout=5).get("version")
+        except APIError as exc:
+            down.append("%s (%s)" % (url, exc.message))
+    if down:
+        raise UpstreamUnavailable("Not ready: Ollama does not answer at %s." % ", ".join(down))
+    return json_response({"status": "ready", "ollama": versions})
+
+
+_OPEN_ENDPOINTS = frozenset((bp.name + ".healthz", bp.name + ".readyz"))
+
+
 # -- unknown paths and wrong methods -----------------------------------------
 # Routing errors never reach a blueprint's error handlers: werkzeug raises them
 # before any view is chosen, so the host app's (often HTML) pages would answer.
@@ -216,7 +243,7 @@ def retrieve_model(model: str) -> Response:
 
 #: (method, path under the prefix) of every endpoint, as listed in 404 messages.
 ENDPOINTS = (("POST", "chat/completions"), ("POST", "completions"), ("POST", "embeddings"),
-             ("GET", "models"), ("GET", "models/{model}"))
+             ("GET", "models"), ("GET", "models/{model}"), ("GET", "healthz"), ("GET", "readyz"))
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -324,6 +351,12 @@ def _request_id() -> None:
     given = request.headers.get("X-Request-Id", "")
     g.ollama_gateway_request_id = given if _SANE_REQUEST_ID.match(given) else (
         "req_" + secrets.token_hex(12))
+
+
+@bp.before_request
+def _check_key() -> None:
+    if request.endpoint not in _OPEN_ENDPOINTS:
+        access.check_bearer(request.headers.get("Authorization"), _state().keys)
 
 
 @bp.after_request

@@ -121,10 +121,11 @@ class OllamaClient:
             raise error
         return resp
 
-    def get_json(self, path: str) -> Dict[str, Any]:
+    def get_json(self, path: str, read_timeout: Optional[float] = None) -> Dict[str, Any]:
         """Return the decoded JSON body of ``GET path``."""
+        timeout = self.timeout if read_timeout is None else (self.timeout[0], read_timeout)
         with self._mapped():
-            resp = self.session.get(self.base_url + path, timeout=self.timeout)
+            resp = self.session.get(self.base_url + path, timeout=timeout)
             return self._check(resp).json()
 
     def post_json(self, path: str, body: Dict[str, Any]) -> Dict[str, Any]:

@@ -29,6 +29,7 @@ LAYERS = {
     "upstream": ({"errors", "wire"}, {"flask", "jsonschema", "werkzeug"}),
     "wire": (set(), {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
     "stream": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug"}),
+    "access": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug"}),
 }
 
 
