@@ -13,7 +13,7 @@ below can be overridden there too. The environment variables read here:
 ``OLLAMA_GATEWAY_TIMEOUT``             worker liveness timeout, seconds (30)
 ``OLLAMA_GATEWAY_GRACEFUL_TIMEOUT``    seconds in-flight streams get on reload or
                                        stop (300)
-``OLLAMA_GATEWAY_KEEPALIVE``           idle seconds a client connection is kept (75)
+``OLLAMA_GATEWAY_HTTP_KEEPALIVE``     idle seconds a client connection is kept (75)
 ``OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS`` proxies whose X-Forwarded-* are trusted;
                                        else ``FORWARDED_ALLOW_IPS``; else loopback
 =====================================  ==========================================
@@ -70,7 +70,7 @@ graceful_timeout = _env_int("OLLAMA_GATEWAY_GRACEFUL_TIMEOUT", 300, 0)
 # `keepalive_timeout` (60 s in deploy/nginx/ollama-gateway.conf), so nginx is
 # the side that closes an idle connection and never sends a request on one
 # gunicorn is closing.
-keepalive = _env_int("OLLAMA_GATEWAY_KEEPALIVE", 75, 0)
+keepalive = _env_int("OLLAMA_GATEWAY_HTTP_KEEPALIVE", 75, 0)
 
 # X-Forwarded-Proto and friends are trusted only from these addresses: nginx
 # on the same host by default. Comma-separated addresses or CIDR networks.

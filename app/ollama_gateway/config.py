@@ -194,7 +194,7 @@ class Settings(NamedTuple):
     keep_alive: Any
     #: Seconds of upstream silence after which a stream gets an SSE comment
     #: line, so proxies and clients do not time out. ``None``: never.
-    keepalive_interval: Optional[float]
+    sse_keepalive: Optional[float]
     #: Seconds a stream waits for Ollama's headers before it commits its own
     #: 200 and keeps the client company with keep-alives; failures within it
     #: are plain JSON errors with their real status.
@@ -227,7 +227,7 @@ _KEYS = {
     "ALLOWED_MODELS": (None, _model_list),
     "UPSTREAMS": ({}, _url_map),
     "KEEP_ALIVE": (None, _keep_alive),
-    "KEEPALIVE_INTERVAL": (15.0, _optional_float),
+    "SSE_KEEPALIVE": (15.0, _optional_float),
     "STREAM_HEADER_WAIT": (10.0, _positive_float),
     "MAX_BODY_BYTES": (32 * 1024 * 1024, _positive_int),
     "REASONING_FIELD": ("reasoning_content", _choice("reasoning_content", "reasoning", "none")),

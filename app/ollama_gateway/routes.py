@@ -91,7 +91,7 @@ def _stream_response(client: OllamaClient, path: str, native: Dict[str, Any],
     # Opened before the Response exists, so a failure within the header
     # wait (unknown model, Ollama down) is still a plain JSON error with
     # its real status; a cold model load past it gets keep-alives instead.
-    idle = state.settings.keepalive_interval
+    idle = state.settings.sse_keepalive
     upstream = client.start_stream(path, native, background=idle is not None)
     upstream.wait(state.settings.stream_header_wait)
     return Response(sse_events(upstream.batches(idle), translator, upstream.close),

@@ -19,7 +19,7 @@ LINES = [chat_line("llama3.2", "Hel"), chat_line("llama3.2", "lo"),
 @pytest.fixture
 def url(emulator):
     """The gateway with a 0.2 s keep-alive interval and a 0.3 s header wait."""
-    server = InProcessServer(create_app(ollama_url=emulator.url, keepalive_interval=0.2,
+    server = InProcessServer(create_app(ollama_url=emulator.url, sse_keepalive=0.2,
                                         stream_header_wait=0.3, read_timeout=5))
     yield server.url + "/v1"
     server.stop()

@@ -24,7 +24,7 @@ UNIT = DEPLOY / "systemd" / "ollama-gateway.service"
 ENV_FILE = DEPLOY / "systemd" / "ollama-gateway.env"
 CONF_ENV = ("OLLAMA_GATEWAY_WORKER_CLASS", "OLLAMA_GATEWAY_WORKERS", "WEB_CONCURRENCY",
             "OLLAMA_GATEWAY_THREADS", "OLLAMA_GATEWAY_TIMEOUT", "OLLAMA_GATEWAY_GRACEFUL_TIMEOUT",
-            "OLLAMA_GATEWAY_KEEPALIVE", "OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS")
+            "OLLAMA_GATEWAY_HTTP_KEEPALIVE", "OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS")
 
 
 def gunicorn_conf(monkeypatch: Any, **env: str) -> Dict[str, Any]:
@@ -76,7 +76,7 @@ def test_gunicorn_environment(monkeypatch):
     conf = gunicorn_conf(monkeypatch, OLLAMA_GATEWAY_WORKER_CLASS="gevent",
                          OLLAMA_GATEWAY_WORKERS="3", OLLAMA_GATEWAY_THREADS="40",
                          OLLAMA_GATEWAY_TIMEOUT="10", OLLAMA_GATEWAY_GRACEFUL_TIMEOUT="600",
-                         OLLAMA_GATEWAY_KEEPALIVE="90",
+                         OLLAMA_GATEWAY_HTTP_KEEPALIVE="90",
                          OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS="10.0.0.0/8")
     assert (conf["worker_class"], conf["workers"], conf["threads"]) == ("gevent", 3, 40)
     assert (conf["timeout"], conf["graceful_timeout"], conf["keepalive"]) == (10, 600, 90)
@@ -112,7 +112,7 @@ def test_limits_line_up(monkeypatch):
     # stream's keep-alive comments come well within nginx's idle limit.
     read_timeout = seconds(directive(site, "proxy_read_timeout"))
     assert read_timeout > app.connect_timeout + app.read_timeout
-    assert read_timeout > 2 * (getattr(app, "keepalive_interval", None) or 0)
+    assert read_timeout > 2 * app.sse_keepalive
     # The same body limit at both doors: base64 images fit through nginx.
     body = directive(site, "client_max_body_size")
     assert re.fullmatch(r"\d+m", body)
