@@ -11,6 +11,7 @@ import logging
 from typing import Any, Callable, Dict, Iterable, Iterator, List
 
 from .errors import APIError, UpstreamError
+from .wire import decode_line
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,20 @@ def frame(obj: Dict[str, Any]) -> bytes:
     return b"data: " + _dumps(obj).encode("utf-8") + b"\n\n"
 
 
-def sse_events(batches: Iterable[List[Dict[str, Any]]], translator: Any,
+def sse_events(batches: Iterable[List[bytes]], translator: Any,
                close: Callable[[], None]) -> Iterator[bytes]:
-    """Yield the SSE bytes for a native stream: one write per batch of objects.
+    """Yield the SSE bytes for a native stream: one write per batch of lines.
 
-    :param batches: lists of native objects as they arrive; an empty list
-        means the upstream is silent and a keep-alive comment is due.
-    :param translator: has ``feed(native) -> [chunk, ...]`` and ``done``.
+    :param batches: native NDJSON lines as they arrive; an empty list means
+        the upstream is silent and a keep-alive comment is due.
+    :param translator: has ``feed(native) -> [chunk, ...]`` and ``done``, and
+        may have ``fast_chunk(line) -> bytes | None`` (chunk JSON, ``b""`` for
+        nothing, ``None`` to take the ``feed`` path).
     :param close: releases the upstream response; called on every exit path,
         including a client that went away (the server then closes this
         generator, which raises ``GeneratorExit`` at the pending ``yield``).
     """
+    fast = getattr(translator, "fast_chunk", None)
     try:
         for batch in batches:
             if not batch:
@@ -52,14 +56,20 @@ def sse_events(batches: Iterable[List[Dict[str, Any]]], translator: Any,
                 yield KEEPALIVE
                 continue
             out = []
-            for native in batch:
-                out.extend(frame(chunk) for chunk in translator.feed(native))
-                if translator.done:
-                    out.append(DONE)
+            try:
+                for line in batch:
+                    chunk = fast(line) if fast is not None else None
+                    if chunk is not None:
+                        if chunk:
+                            out.append(b"data: " + chunk + b"\n\n")
+                        continue
+                    out.extend(frame(c) for c in translator.feed(decode_line(line)))
+                    if translator.done:
+                        out.append(DONE)
+                        return
+            finally:
+                if out:  # what came before a failing line still goes out first
                     yield b"".join(out)
-                    return
-            if out:
-                yield b"".join(out)
         raise UpstreamError("Ollama ended the stream before it finished.")
     except APIError as exc:
         log.warning("stream failed after headers were sent: %s", exc.message)

@@ -163,8 +163,8 @@ class OllamaClient:
         return PendingStream(self, future)
 
     def iter_batches(self, resp: requests.Response,
-                     idle: Optional[float] = None) -> Iterator[List[Dict[str, Any]]]:
-        """Yield the objects of a native NDJSON stream, a list per socket read.
+                     idle: Optional[float] = None) -> Iterator[List[bytes]]:
+        """Yield the lines of a native NDJSON stream, a list per socket read.
 
         Each read takes whatever Ollama has sent so far, so a fast upstream
         costs one read (and the caller one write) for many lines. With ``idle``
@@ -172,8 +172,8 @@ class OllamaClient:
         long, so the caller can send a keep-alive (and learn that its own
         client is gone). The caller closes ``resp``.
 
-        :raises UpstreamError: for an ``{"error": ...}`` line (Ollama reports
-            failures after the 200 this way), invalid JSON or a broken body.
+        :raises UpstreamError: for a broken body (the lines themselves are
+            the caller's to decode, see :func:`~ollama_gateway.wire.decode_line`).
         :raises UpstreamTimeout: after ``read_timeout`` seconds of silence.
         """
         native = resp.raw._fp  # http.client.HTTPResponse, in urllib3 1.26 and 2.x alike
@@ -208,19 +208,15 @@ class OllamaClient:
                     left -= len(data)
                 if dechunk is not None:
                     data = dechunk.feed(data)
-                batch = []  # type: List[Dict[str, Any]]
-                try:
-                    for line in lines.feed(data):
-                        batch.append(_decode_line(line))
-                finally:
-                    if batch:  # what came before a failing line still goes out first
-                        yield batch
+                batch = lines.feed(data)
+                if batch:
+                    yield batch
                 if left == 0 or (dechunk is not None and dechunk.done):
                     break
                 data = None
             rest = lines.rest()
             if rest is not None:
-                yield [_decode_line(rest)]
+                yield [rest]
 
 
 class PendingStream:
@@ -241,7 +237,7 @@ class PendingStream:
             return False
         return True
 
-    def batches(self, idle: Optional[float] = None) -> Iterator[List[Dict[str, Any]]]:
+    def batches(self, idle: Optional[float] = None) -> Iterator[List[bytes]]:
         """Yield what :meth:`OllamaClient.iter_batches` yields, after the headers.
 
         Until they arrive, an empty list is yielded every ``idle`` seconds.
@@ -270,12 +266,3 @@ def _read_nowait(fp: Any, sock: socket.socket, left: Optional[int]) -> Optional[
     finally:
         sock.settimeout(timeout)
     return data or None
-
-
-def _decode_line(line: bytes) -> Dict[str, Any]:
-    obj = json.loads(line)
-    if not isinstance(obj, dict):
-        raise UpstreamError("Ollama sent an unexpected stream line.")
-    if "error" in obj:
-        raise UpstreamError("Ollama reported an error: %s" % obj["error"])
-    return obj

@@ -4,7 +4,10 @@ Ollama streams one JSON object per line in chunked transfer-encoding. The
 gateway reads whatever the socket has (one ``recv`` may hold many chunks, or
 part of one), so both the chunk framing and the lines are reassembled here.
 """
-from typing import List, Optional
+import json
+from typing import Any, Dict, List, Optional
+
+from .errors import UpstreamError
 
 
 class FramingError(ValueError):
@@ -44,21 +47,29 @@ class Dechunker:
                     if len(self._head) > 4096:
                         raise FramingError("chunk-size line too long")
                     break
-                line = self._head + data[pos:nl]
+                line = self._head + data[pos:nl] if self._head else data[pos:nl]
                 self._head = b""
                 pos = nl + 1
                 if self._trailer:
                     self.done = not line.strip()
                     continue
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise FramingError("invalid chunk size %r" % line[:40]) from None
-                if size:
-                    self._left = size
-                else:
+                size = self._size(line)
+                if not size:
                     self._trailer = True
+                elif pos + size + 2 <= end:
+                    # The usual case: the whole chunk and its CRLF are here.
+                    out.append(data[pos:pos + size])
+                    pos += size + 2
+                else:
+                    self._left = size
         return b"".join(out)
+
+    @staticmethod
+    def _size(line: bytes) -> int:
+        try:
+            return int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            raise FramingError("invalid chunk size %r" % line[:40]) from None
 
 
 class LineSplitter:
@@ -79,3 +90,20 @@ class LineSplitter:
         """Return an unterminated last line, if any, at the end of the body."""
         rest, self._pending = self._pending, b""
         return rest if rest.strip() else None
+
+
+def decode_line(line: bytes) -> Dict[str, Any]:
+    """Return the object of one native NDJSON line.
+
+    :raises UpstreamError: for an ``{"error": ...}`` line (Ollama reports
+        failures this way once its 200 is out) or a line that is not a JSON object.
+    """
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise UpstreamError("Ollama sent a stream line that is not JSON.") from None
+    if not isinstance(obj, dict):
+        raise UpstreamError("Ollama sent an unexpected stream line.")
+    if "error" in obj:
+        raise UpstreamError("Ollama reported an error: %s" % obj["error"])
+    return obj

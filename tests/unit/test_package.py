@@ -27,8 +27,8 @@ LAYERS = {
     "translate": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
     "schemas": ({"errors"}, {"flask", "requests", "werkzeug"}),
     "upstream": ({"errors", "wire"}, {"flask", "jsonschema", "werkzeug"}),
-    "wire": (set(), {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
-    "stream": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug"}),
+    "wire": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
+    "stream": ({"errors", "wire"}, {"flask", "requests", "jsonschema", "werkzeug"}),
     "access": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug"}),
 }
 

@@ -365,3 +365,48 @@ def test_stream_logprobs():
     chunks = run_stream([line("Hi", logprobs=[{"token": "Hi", "logprob": -0.5}]), done()])
     assert chunks[0]["choices"][0]["logprobs"]["content"][0]["token"] == "Hi"
     assert chunks[-1]["choices"][0]["logprobs"] is None
+
+
+# -- the byte-level shortcut for plain content lines ------------------------------
+
+def go_json(obj):
+    """Encode like Ollama (Go): compact, HTML characters escaped, UTF-8 kept."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+
+
+FAST_LINES = [
+    pytest.param(line("Hello"), True, id="plain"),
+    pytest.param(line(" héllo 世界 🎉"), True, id="unicode"),
+    pytest.param(line("a < b && c > d"), True, id="go-html-escapes"),
+    pytest.param(line("tab\tnew\nline back\\slash"), True, id="escapes"),
+    pytest.param(line("ends with \\"), False, id="trailing-backslash-falls-back"),
+    pytest.param(line('say "hi"'), False, id="quote-falls-back"),
+    pytest.param(line(""), True, id="empty-content-no-chunk"),
+    pytest.param(line("", message_extra={"thinking": "hmm"}), False, id="thinking"),
+    pytest.param(line("", message_extra={"tool_calls": [CALL]}), False, id="tool-call"),
+    pytest.param(line("Hi", logprobs=[{"token": "Hi", "logprob": -0.5}]), False, id="logprobs"),
+    pytest.param(done(message={"role": "assistant", "content": "x"}), False, id="done"),
+    pytest.param({"error": "boom"}, False, id="error-line"),
+]
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+@pytest.mark.parametrize("native_line, fast", FAST_LINES)
+def test_fast_chunk_is_feed_or_declines(native_line, fast, include_usage):
+    stream = translate.ChatStream("chatcmpl-abc", 1700000000, "gpt-x", include_usage=include_usage)
+    reference = translate.ChatStream("chatcmpl-abc", 1700000000, "gpt-x", include_usage=include_usage)
+    stream.feed(line("first"))
+    reference.feed(line("first"))
+    raw = go_json(native_line)
+    got = stream.fast_chunk(raw)
+    if not fast:
+        assert got is None
+        return
+    expected = reference.feed(native_line)
+    assert ([json.loads(got)] if got else []) == expected
+
+
+def test_fast_chunk_declines_before_the_role_chunk():
+    stream = translate.ChatStream("chatcmpl-abc", 1, "m")
+    assert stream.fast_chunk(go_json(line("Hello"))) is None

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from ollama_gateway.wire import Dechunker, FramingError, LineSplitter
+from ollama_gateway.errors import UpstreamError
+from ollama_gateway.wire import Dechunker, FramingError, LineSplitter, decode_line
 
 LINES = [json.dumps({"n": i, "text": "é" * i}).encode() + b"\n" for i in range(5)]
 BODY = b"".join(b"%x\r\n%s\r\n" % (len(line), line) for line in LINES) + b"0\r\n\r\n"
@@ -46,3 +47,17 @@ def test_splitter_keeps_partial_line_and_skips_blank_lines():
     assert split.feed(b'{"a":1}\n\n{"b"') == [b'{"a":1}']
     assert split.feed(b':2}\n{"c":3}') == [b'{"b":2}']
     assert split.rest() == b'{"c":3}'
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b'{"error":"model crashed"}', "Ollama reported an error: model crashed"),
+    (b'{"broken', "not JSON"),
+    (b'[1,2]', "unexpected stream line"),
+])
+def test_decode_line_failures(raw, message):
+    with pytest.raises(UpstreamError, match=message):
+        decode_line(raw)
+
+
+def test_decode_line():
+    assert decode_line(b'{"done":false}') == {"done": False}

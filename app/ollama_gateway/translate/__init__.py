@@ -3,14 +3,15 @@
 Dicts in, dicts out: no Flask, no requests, no clock, no randomness; ids and
 timestamps are arguments. Imports only ``..errors`` and the standard library.
 
-- :mod:`.chat`: ``/v1/chat/completions`` <-> ``/api/chat``
+- :mod:`.chat`: ``/v1/chat/completions`` <-> ``/api/chat``; :mod:`.chat_stream` its stream
 - :mod:`.completions`: ``/v1/completions`` <-> ``/api/generate``
 - :mod:`.embeddings`: ``/v1/embeddings`` <-> ``/api/embed``
 - :mod:`.models`: model names (aliases, allow-list, hosts) and ``/v1/models``
 """
-from .chat import (ChatStream, chat_ignored_params, finish_reason, merge_chat_completions,
+from .chat import (chat_ignored_params, finish_reason, merge_chat_completions,
                    ollama_chat_to_openai, ollama_logprobs_to_openai, ollama_tool_call_to_openai,
                    openai_chat_to_ollama, openai_messages_to_ollama)
+from .chat_stream import ChatStream
 from .common import SYSTEM_FINGERPRINT
 from .completions import (CompletionStream, completion_echo, completion_finish_reason,
                           completion_ignored_params, merge_completions,
