@@ -175,61 +175,100 @@ class OllamaClient:
             future.set_exception(exc)
         return PendingStream(self, future)
 
-    def iter_batches(self, resp: Response,
-                     idle: Optional[float] = None) -> Iterator[List[bytes]]:
-        """Yield the lines of a native NDJSON stream, a list per socket read.
 
-        Each read takes whatever Ollama has sent so far, so a fast upstream
-        costs one read (and the caller one write) for many lines. With ``idle``
-        set, an empty list is yielded whenever the upstream has been silent that
-        long, so the caller can send a keep-alive (and learn that its own
-        client is gone). The caller closes ``resp``.
+class NDJSONBody:
+    """The body of one streamed native response, read straight off its socket.
+
+    Each read takes whatever Ollama has sent so far, so a fast upstream costs
+    one read (and the caller one write) for many lines.
+    """
+
+    def __init__(self, client: OllamaClient, resp: Response) -> None:
+        self._client = client
+        native = resp._fp  # http.client.HTTPResponse, in urllib3 1.26 and 2.x alike
+        self._fp = native.fp  # the BufferedReader over the socket
+        self._sock = resp.connection.sock
+        self._dechunk = Dechunker() if native.chunked else None
+        self._left = native.length  # None: read to EOF (or to the last chunk)
+        self._lines = LineSplitter()
+        #: The whole body has been read: the connection may serve another request.
+        self.complete = False
+
+    def _take(self, data: bytes) -> List[bytes]:
+        """Return the lines that ``data`` completes; notes the end of the body."""
+        if self._left is not None:
+            self._left -= len(data)
+        if self._dechunk is not None:
+            data = self._dechunk.feed(data)
+        batch = self._lines.feed(data)
+        if self._left == 0 or (self._dechunk is not None and self._dechunk.done):
+            self.complete = True
+            rest = self._lines.rest()
+            if rest is not None:
+                batch.append(rest)
+        return batch
+
+    def _size(self) -> int:
+        return 65536 if self._left is None else min(self._left, 65536)
+
+    def batches(self, idle: Optional[float] = None) -> Iterator[List[bytes]]:
+        """Yield the lines of the body, a list per socket read.
+
+        With ``idle`` set, an empty list is yielded whenever the upstream has
+        been silent that long, so the caller can send a keep-alive (and learn
+        that its own client is gone).
 
         :raises UpstreamError: for a broken body (the lines themselves are
             the caller's to decode, see :func:`~ollama_gateway.wire.decode_line`).
         :raises UpstreamTimeout: after ``read_timeout`` seconds of silence.
         """
-        native = resp._fp  # http.client.HTTPResponse, in urllib3 1.26 and 2.x alike
-        fp = native.fp  # the BufferedReader over the socket
-        dechunk = Dechunker() if native.chunked else None
-        left = native.length  # None: read to EOF (or to the last chunk)
-        lines = LineSplitter()
-        wait = min(idle, self.timeout[1]) if idle else self.timeout[1]
+        read_timeout = self._client.timeout[1]
+        wait = min(idle, read_timeout) if idle else read_timeout
         poller = select.poll()
-        poller.register(fp.fileno(), select.POLLIN)
+        poller.register(self._fp.fileno(), select.POLLIN)
         silent = 0.0
-        with self._mapped():
+        with self._client._mapped():
             # What http.client buffered along with the headers is taken without
             # blocking. After any read1 the buffer is empty, so from then on
             # polling the socket says exactly whether data is waiting.
-            data = _read_nowait(fp, resp.connection.sock, left)
-            while True:
+            data = _read_nowait(self._fp, self._sock, self._size())
+            while not self.complete:
                 if data is None:
                     if not poller.poll(wait * 1000):
                         silent += wait
-                        if silent >= self.timeout[1]:
+                        if silent >= read_timeout:
                             raise socket.timeout()
                         yield []
                         continue
                     silent = 0.0
-                    data = fp.read1(65536 if left is None else min(left, 65536))
+                    data = self._fp.read1(self._size())
                 if not data:  # EOF: the socket was readable and gave nothing
-                    if dechunk is not None or left:
+                    if self._dechunk is not None or self._left:
                         raise FramingError("the body ended early")
-                    break
-                if left is not None:
-                    left -= len(data)
-                if dechunk is not None:
-                    data = dechunk.feed(data)
-                batch = lines.feed(data)
+                    self.complete = True
+                    rest = self._lines.rest()
+                    batch = [] if rest is None else [rest]
+                else:
+                    batch = self._take(data)
                 if batch:
                     yield batch
-                if left == 0 or (dechunk is not None and dechunk.done):
-                    break
                 data = None
-            rest = lines.rest()
-            if rest is not None:
-                yield [rest]
+
+    def finish(self) -> bool:
+        """Return whether the body is read to its end, reading what is already here.
+
+        After Ollama's last line the end of the chunked body is normally in
+        flight or already buffered; taking it lets the connection be reused.
+        """
+        try:
+            while not self.complete:
+                data = _read_nowait(self._fp, self._sock, self._size())
+                if data is None:
+                    return False
+                self._take(data)
+        except (OSError, FramingError):
+            return False
+        return True
 
 
 class PendingStream:
@@ -238,6 +277,7 @@ class PendingStream:
     def __init__(self, client: OllamaClient, future: "Future") -> None:
         self._client = client
         self._future = future
+        self._body = None  # type: Optional[NDJSONBody]
 
     def wait(self, seconds: Optional[float]) -> bool:
         """Return whether the headers arrived within ``seconds``.
@@ -251,18 +291,22 @@ class PendingStream:
         return True
 
     def batches(self, idle: Optional[float] = None) -> Iterator[List[bytes]]:
-        """Yield what :meth:`OllamaClient.iter_batches` yields, after the headers.
+        """Yield what :meth:`NDJSONBody.batches` yields, once the headers are here.
 
         Until they arrive, an empty list is yielded every ``idle`` seconds.
         """
         while not self.wait(idle):
             yield []
-        for batch in self._client.iter_batches(self._future.result(), idle):
+        self._body = NDJSONBody(self._client, self._future.result())
+        for batch in self._body.batches(idle):
             yield batch
 
     def close(self) -> None:
-        """Close the upstream response now, or as soon as it arrives."""
-        self._future.add_done_callback(_close_response)
+        """Release the upstream response now, or as soon as it arrives."""
+        if self._body is not None:
+            close_response(self._future.result(), self._body.finish())
+        else:
+            self._future.add_done_callback(_close_response)
 
 
 def _close_response(future: "Future") -> None:
@@ -270,13 +314,16 @@ def _close_response(future: "Future") -> None:
         close_response(future.result())
 
 
-def close_response(resp: Response) -> None:
-    """Close an upstream response and give its pool slot back.
+def close_response(resp: Response, complete: bool = False) -> None:
+    """Give an upstream response's connection back to the pool.
 
-    An unfinished stream's connection is closed rather than reused, which is
-    also how Ollama learns to stop generating.
+    A fully read body leaves the connection reusable. An unfinished one is
+    closed, which is also how Ollama learns to stop generating.
     """
-    resp.close()
+    if complete:
+        resp._fp.close()  # http.client's side only; the socket stays open
+    else:
+        resp.close()
     resp.release_conn()
 
 

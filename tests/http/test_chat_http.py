@@ -197,3 +197,10 @@ def test_upstream_errors_before_stream(gateway_url, ollama, reply, status, code,
 def test_busy_upstream_carries_retry_after(gateway_url, ollama):
     ollama.script("/api/chat", error_reply(503, "server busy"))
     assert post(gateway_url, CHAT).headers["retry-after"] == "1"
+
+
+def test_finished_streams_reuse_the_upstream_connection(gateway_url, ollama):
+    for _ in range(3):
+        events = read_events(post(gateway_url, dict(CHAT, stream=True), stream=True))
+        assert events[-1] == "[DONE]"
+    assert len({r.peer for r in ollama.requests}) == 1
