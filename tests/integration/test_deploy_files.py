@@ -64,7 +64,7 @@ def test_gunicorn_defaults(monkeypatch):
     conf = gunicorn_conf(monkeypatch)
     assert "bind" not in conf  # --bind / GUNICORN_CMD_ARGS decide
     assert conf["worker_class"] == "gthread"
-    assert 2 <= conf["workers"] <= 4 and conf["threads"] == 16
+    assert 2 <= conf["workers"] <= 4 and conf["threads"] == 64
     assert (conf["timeout"], conf["graceful_timeout"], conf["keepalive"]) == (30, 300, 75)
     assert conf["forwarded_allow_ips"] == "127.0.0.1,::1"
     assert conf["preload_app"] is False

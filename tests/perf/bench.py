@@ -47,7 +47,9 @@ def openai_request(stream: bool, chunks: int = 200, delay_ms: float = 0) -> Dict
 class Bench:
     """One run: the backend, the gateway, and the figures gathered so far."""
 
-    def __init__(self, out_dir: Path, duration: float, workers: int, retries: int) -> None:
+    def __init__(self, out_dir: Path, duration: float, workers: int, retries: int,
+                 worker_class: str = "gthread") -> None:
+        self.worker_class = worker_class
         self.out_dir = out_dir
         self.duration = duration
         self.workers = workers
@@ -69,7 +71,7 @@ class Bench:
             try:
                 proc, self.port, seconds = start_gateway(
                     self.backend_port, log, json.dumps(openai_request(False)).encode(),
-                    workers=self.workers)
+                    workers=self.workers, worker_class=self.worker_class)
             except RuntimeError as exc:
                 # The free port was taken between our check and gunicorn's bind.
                 if attempt == 2 or "Connection in use" not in str(exc):
@@ -283,6 +285,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="JSON results (logs go next to it); default build/perf/bench.json")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"),
+                        help="gunicorn worker class (deploy/gunicorn.conf.py); gevent is the optional extra")
     parser.add_argument("--paced-per-conn", type=int, default=2,
                         help="streams per connection in the 64-stream paced run")
     parser.add_argument("--retries", type=int, default=2,
@@ -303,13 +307,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     calibration = [calibrate()]
     times = cpu_times()
     started = time.time()
-    bench = Bench(out_dir, args.duration, args.workers, args.retries)
+    bench = Bench(out_dir, args.duration, args.workers, args.retries, args.worker_class)
     try:
         results = bench.run(args.paced_per_conn)
     finally:
         bench.close()
     calibration.append(calibrate())
-    doc = {"machine": machine(), "workers": args.workers, "duration_s": args.duration,
+    doc = {"machine": machine(), "workers": args.workers, "worker_class": args.worker_class,
+           "duration_s": args.duration,
            "gateway_source": gateway_source(gateway_env(0, args.workers)),
            "busy_cores_before": busy, "calibration_ms": calibration,
            "steal_share": steal_share(times, cpu_times()),

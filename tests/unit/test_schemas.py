@@ -251,3 +251,53 @@ def test_check_json_schema() -> None:
     assert caught.value.param == "response_format.json_schema.schema"
     assert caught.value.message.startswith(
         "Invalid schema for 'response_format.json_schema.schema' at 'properties.a.type': ")
+
+
+# -- the shortcut for simple requests never accepts what jsonschema refuses ----
+
+PALETTE = [None, True, False, 0, 1, -1, 2, 3, 20, 21, 128, 129, 0.5, 1.0, 2.5, -2.5, "", "x",
+           "auto", "low", "in_memory", "a" * 65, [], {}, ["x"]]
+MESSAGES = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": ""}, {"role": "user", "content": "Hi"}],
+    [{"role": "developer", "content": "x"}, {"role": "assistant", "content": "y"}],
+    [{"role": "tool", "content": "x"}], [{"role": "function", "content": "x"}],
+    [{"role": "wizard", "content": "x"}], [{"role": "user", "content": None}],
+    [{"role": "user", "content": 5}], [{"role": "user"}], [{"content": "x"}],
+    [{"role": "user", "content": []}], [{"role": "user", "content": [{"type": "text", "text": "x"}]}],
+    [{"role": "user", "content": "x", "name": 5}], [], "Hi", None, [["user", "x"]],
+]
+
+
+def _variants():
+    chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}]}
+    properties = schemas.load("chat_completions.request")["properties"]
+    for key in sorted(properties):
+        for value in PALETTE:
+            yield dict(chat, **{key: value})
+    for messages in MESSAGES:
+        yield dict(chat, messages=messages)
+    yield {"messages": chat["messages"]}
+    yield {"model": "m"}
+    yield dict(chat, model=7)
+    yield dict(chat, unknown_field={"any": "thing"})
+
+
+def test_shortcut_only_accepts_what_the_full_validator_accepts():
+    shortcut = schemas._shortcut("chat_completions.request")
+    full = schemas._validator("chat_completions.request")
+    accepted = 0
+    for doc in _variants():
+        if shortcut(doc):
+            accepted += 1
+            assert full.is_valid(doc), doc
+    assert accepted > 100  # and it does take the common requests
+
+
+@pytest.mark.parametrize("doc", [
+    chat(),
+    chat({"role": "system", "content": "Be brief."}, user("Hi"), temperature=0.7, max_tokens=512,
+         stream=True, top_p=1, seed=3, user="u", some_extension=1),
+])
+def test_shortcut_takes_plain_requests(doc):
+    assert schemas._shortcut("chat_completions.request")(doc)
