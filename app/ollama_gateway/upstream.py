@@ -38,7 +38,7 @@ from .errors import (APIError, InvalidRequest, ModelNotFound, UpstreamError,
 from .wire import Dechunker, FramingError, LineSplitter
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-# Streams are read straight off the socket (iter_batches), so nothing may
+# Streams are read straight off the socket (NDJSONBody), so nothing may
 # compress them on the way.
 _STREAM_HEADERS = dict(_JSON_HEADERS, **{"Accept": "application/x-ndjson",
                                          "Accept-Encoding": "identity"})
@@ -119,7 +119,7 @@ class OllamaClient:
         except socket.timeout as exc:
             raise UpstreamTimeout("Ollama at %s sent nothing for %g seconds."
                                   % (self.base_url, self.timeout[1])) from exc
-        except (FramingError, OSError) as exc:  # while iter_batches reads the socket
+        except (FramingError, OSError) as exc:  # while NDJSONBody reads the socket
             raise UpstreamError("The connection to Ollama at %s broke mid-response."
                                 % self.base_url) from exc
         except ValueError as exc:
@@ -134,7 +134,7 @@ class OllamaClient:
             method, self._prefix + path, body=None if body is None else json.dumps(body),
             headers=_STREAM_HEADERS if stream else _JSON_HEADERS, timeout=timeout,
             retries=False, redirect=False, preload_content=not stream, decode_content=not stream)
-        error = error_for_status(resp) if resp.status >= 300 else None
+        error = error_for_status(resp)
         if error is not None:
             close_response(resp)
             raise error
