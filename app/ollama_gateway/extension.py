@@ -8,7 +8,7 @@ handles no requests itself.
 import os
 from typing import Any, Dict, FrozenSet, NamedTuple, Optional
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 from .access import read_key_file
 from .config import EXTENSION_KEY, ConfigError, Settings, load_settings
@@ -67,6 +67,13 @@ class OllamaGateway:
         self.overrides = settings
         if app is not None:
             self.init_app(app)
+
+    @property
+    def blueprint(self) -> Blueprint:
+        """The blueprint the API is served from, e.g. to exempt it from a host's CSRF check:
+        ``csrf.exempt(gateway.blueprint)``.
+        """
+        return bp
 
     def init_app(self, app: Flask, url_prefix: Optional[str] = None, **settings: Any) -> None:
         """Configure ``app``: settings, Ollama client, blueprint."""

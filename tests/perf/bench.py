@@ -48,8 +48,9 @@ class Bench:
     """One run: the backend, the gateway, and the figures gathered so far."""
 
     def __init__(self, out_dir: Path, duration: float, workers: int, retries: int,
-                 worker_class: str = "gthread") -> None:
+                 worker_class: str = "gthread", extra_env: Optional[Dict[str, str]] = None) -> None:
         self.worker_class = worker_class
+        self.extra_env = extra_env
         self.out_dir = out_dir
         self.duration = duration
         self.workers = workers
@@ -71,7 +72,8 @@ class Bench:
             try:
                 proc, self.port, seconds = start_gateway(
                     self.backend_port, log, json.dumps(openai_request(False)).encode(),
-                    workers=self.workers, worker_class=self.worker_class)
+                    workers=self.workers, worker_class=self.worker_class,
+                    extra_env=self.extra_env)
             except RuntimeError as exc:
                 # The free port was taken between our check and gunicorn's bind.
                 if attempt == 2 or "Connection in use" not in str(exc):
@@ -287,6 +289,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"),
                         help="gunicorn worker class (deploy/gunicorn.conf.py); gevent is the optional extra")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a gateway setting for this run, e.g. OLLAMA_GATEWAY_SSE_KEEPALIVE=0")
     parser.add_argument("--paced-per-conn", type=int, default=2,
                         help="streams per connection in the 64-stream paced run")
     parser.add_argument("--retries", type=int, default=2,
@@ -307,13 +311,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     calibration = [calibrate()]
     times = cpu_times()
     started = time.time()
-    bench = Bench(out_dir, args.duration, args.workers, args.retries, args.worker_class)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    bench = Bench(out_dir, args.duration, args.workers, args.retries, args.worker_class, extra_env)
     try:
         results = bench.run(args.paced_per_conn)
     finally:
         bench.close()
     calibration.append(calibrate())
     doc = {"machine": machine(), "workers": args.workers, "worker_class": args.worker_class,
+           "env": extra_env,
            "duration_s": args.duration,
            "gateway_source": gateway_source(gateway_env(0, args.workers)),
            "busy_cores_before": busy, "calibration_ms": calibration,

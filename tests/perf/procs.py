@@ -101,17 +101,23 @@ def gateway_source(env: Dict[str, str]) -> str:
         return str(path)
 
 
-def gateway_env(backend_port: int, workers: int, worker_class: str = "gthread") -> Dict[str, str]:
-    """Return the gateway's environment: the deploy defaults, pointed at the backend."""
+def gateway_env(backend_port: int, workers: int, worker_class: str = "gthread",
+                extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Return the gateway's environment: the deploy defaults, pointed at the backend.
+
+    ``extra`` (from ``bench.py --env``) overrides settings on purpose.
+    """
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OLLAMA_GATEWAY_", "GUNICORN_")) and k != "OLLAMA_HOST"}
     env.update(OLLAMA_HOST="http://127.0.0.1:%d" % backend_port, WEB_CONCURRENCY=str(workers),
                OLLAMA_GATEWAY_WORKER_CLASS=worker_class, PYTHONUNBUFFERED="1")
+    env.update(extra or {})
     return env
 
 
 def start_gateway(backend_port: int, log_path: Path, probe_body: bytes, workers: int = 2,
-                  timeout: float = 30.0, worker_class: str = "gthread") -> Tuple[subprocess.Popen, int, float]:
+                  timeout: float = 30.0, worker_class: str = "gthread",
+                  extra_env: Optional[Dict[str, str]] = None) -> Tuple[subprocess.Popen, int, float]:
     """Return gunicorn as deployed, its port, and seconds from exec to the first 200.
 
     The probe is a real non-streaming chat completion, so the time includes
@@ -121,7 +127,7 @@ def start_gateway(backend_port: int, log_path: Path, probe_body: bytes, workers:
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
            "--bind", "127.0.0.1:%d" % port, "ollama_gateway.wsgi:app"]
     started = time.perf_counter()
-    proc = spawn(cmd, log_path, env=gateway_env(backend_port, workers, worker_class))
+    proc = spawn(cmd, log_path, env=gateway_env(backend_port, workers, worker_class, extra_env))
     deadline = started + timeout
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
