@@ -129,7 +129,7 @@ def chat_completions() -> Response:
         reasoning_field=reasoning_field, parallel_tool_calls=parallel)
         for body in _choice_bodies(native, openai_req.get("n", 1))]
     result = (completions[0] if len(completions) == 1
-              else translate.merge_chat_completions(completions))
+              else translate.merge_choices(completions))
     return json_response(result, headers=headers)
 
 
@@ -157,7 +157,7 @@ def completions() -> Response:
         route.client.post_json("/api/generate", body), completion_id, created, route.name,
         echo=echo, logprobs=logprobs)
         for body in _choice_bodies(native, openai_req.get("n", 1))]
-    result = results[0] if len(results) == 1 else translate.merge_completions(results)
+    result = results[0] if len(results) == 1 else translate.merge_choices(results)
     return json_response(result, headers=headers)
 
 

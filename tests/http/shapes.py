@@ -14,6 +14,7 @@ def assert_error(resp, status, param=None, code=None):
     assert body["error"]["param"] == param
     if code is not None:
         assert body["error"]["code"] == code
+    assert len(body["error"]["message"]) < 400  # a message, never a dump of the input
     return body["error"]
 
 

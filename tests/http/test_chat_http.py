@@ -11,6 +11,7 @@ from ollama_gateway import create_app
 from ..ollama_emulator import (chat_line, drop_reply, error_reply, ndjson_reply, raw_reply,
                                stall_reply)
 from ..schema_check import assert_matches
+from .shapes import assert_error
 from ..servers import InProcessServer
 from ..sse import read_events
 
@@ -22,19 +23,6 @@ def post(url, body=None, raw=None, headers=None, **kw):
     return requests.post(url + "/chat/completions", data=data,
                          headers=dict({"Content-Type": "application/json"}, **(headers or {})),
                          timeout=30, **kw)
-
-
-def assert_error(resp, status, param=None, code=None):
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"] == "application/json"
-    body = resp.json()
-    assert_matches("error", body)
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["param"] == param
-    if code is not None:
-        assert body["error"]["code"] == code
-    assert len(body["error"]["message"]) < 400
-    return body["error"]
 
 
 @pytest.mark.parametrize("raw, code", [

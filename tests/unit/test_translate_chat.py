@@ -284,7 +284,7 @@ def test_logprobs_filled_to_openai_shape():
 def test_merge_for_n():
     a = respond(done(message={"role": "assistant", "content": "A"}))
     b = respond(done(message={"role": "assistant", "content": "B"}, eval_count=1))
-    merged = translate.merge_chat_completions([a, b])
+    merged = translate.merge_choices([a, b])
     assert [(c["index"], c["message"]["content"]) for c in merged["choices"]] == [(0, "A"), (1, "B")]
     assert merged["usage"] == {"prompt_tokens": 52, "completion_tokens": 10, "total_tokens": 62}
 

@@ -137,7 +137,7 @@ def test_completion_response(native_reply, kwargs, choice):
 def test_merge_n_choices():
     parts = [translate.ollama_completion_to_openai(generated(response=t), "cmpl-1", 1, "m")
              for t in ("a", "b")]
-    merged = translate.merge_completions(parts)
+    merged = translate.merge_choices(parts)
     assert [(c["index"], c["text"]) for c in merged["choices"]] == [(0, "a"), (1, "b")]
     assert merged["usage"] == {"prompt_tokens": 8, "completion_tokens": 4, "total_tokens": 12}
 

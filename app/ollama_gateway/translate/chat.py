@@ -14,7 +14,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from ..errors import InvalidRequest
-from .common import SYSTEM_FINGERPRINT
+from .common import SYSTEM_FINGERPRINT, check_stream_options, sampling_options
 from .common import ollama_usage_to_openai as _usage
 from .common import unsupported as _unsupported
 
@@ -39,9 +39,6 @@ CHAT_UNSUPPORTED = {
 THINK = {"none": False, "minimal": "low", "low": "low", "medium": "medium",
          "high": "high", "xhigh": "max", "max": "max"}
 
-# Sampling fields copied 1:1 into options; absent stays absent so that the
-# model's Modelfile defaults apply (Ollama's layer forces 1.0 instead).
-_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 
 _IMAGE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,",
                    "data:image/jpg;base64,", "data:image/webp;base64,",
@@ -223,9 +220,7 @@ def _check_unsupported(openai_req: Dict[str, Any]) -> None:
                            code="unsupported_parameter")
     if openai_req.get("n", 1) > 1 and openai_req.get("stream"):
         raise _unsupported("n > 1 is only supported without streaming.", "n")
-    if "stream_options" in openai_req and not openai_req.get("stream"):
-        raise InvalidRequest("The 'stream_options' parameter is only allowed when 'stream' "
-                             "is true.", param="stream_options", code="invalid_value")
+    check_stream_options(openai_req)
     if "top_logprobs" in openai_req and not openai_req.get("logprobs"):
         raise InvalidRequest("'top_logprobs' requires 'logprobs' to be true.",
                              param="top_logprobs", code="invalid_value")
@@ -240,23 +235,9 @@ def openai_chat_to_ollama(openai_req: Dict[str, Any], model: str,
     :raises InvalidRequest: for what the schema allows but Ollama cannot honour.
     """
     _check_unsupported(openai_req)
-    options = {name: openai_req[name] for name in _SAMPLING if name in openai_req}
-    if "seed" in openai_req:
-        options["seed"] = int(openai_req["seed"])
-    if "stop" in openai_req:
-        stop = openai_req["stop"]
-        options["stop"] = [stop] if isinstance(stop, str) else list(stop)
-    limits = [openai_req[k] for k in ("max_tokens", "max_completion_tokens") if k in openai_req]
-    if limits:
-        # Ollama's layer ignores max_completion_tokens (ollama#7125); both map
-        # here, and the tighter one wins when a client sends both.
-        options["num_predict"] = int(min(limits))
-    if num_ctx:
-        options["num_ctx"] = num_ctx
-
     native = {"model": model, "messages": openai_messages_to_ollama(openai_req["messages"]),
               "stream": bool(openai_req.get("stream")),
-              "options": options}  # type: Dict[str, Any]
+              "options": sampling_options(openai_req, num_ctx)}  # type: Dict[str, Any]
     fmt = _format(openai_req.get("response_format"))
     if fmt is not None:
         native["format"] = fmt
@@ -348,14 +329,3 @@ def ollama_chat_to_openai(native: Dict[str, Any], completion_id: str, created: i
     return {"id": completion_id, "object": "chat.completion", "created": created,
             "model": model, "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": [choice], "usage": _usage(native)}
-
-
-def merge_chat_completions(completions: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Return one completion holding the choices of several (for ``n`` > 1).
-
-    Choice ``i`` comes from ``completions[i]``; usage is summed.
-    """
-    first = completions[0]
-    choices = [dict(c["choices"][0], index=i) for i, c in enumerate(completions)]
-    usage = {key: sum(c["usage"][key] for c in completions) for key in first["usage"]}
-    return dict(first, choices=choices, usage=usage)

@@ -31,11 +31,21 @@ def sampling_options(openai_req: Dict[str, Any], num_ctx: Optional[int]) -> Dict
     if "stop" in openai_req:
         stop = openai_req["stop"]
         options["stop"] = [stop] if isinstance(stop, str) else list(stop)
-    if "max_tokens" in openai_req:
-        options["num_predict"] = int(openai_req["max_tokens"])
+    limits = [openai_req[k] for k in ("max_tokens", "max_completion_tokens") if k in openai_req]
+    if limits:
+        # Ollama's layer ignores max_completion_tokens (ollama#7125); both map
+        # here, and the tighter one wins when a client sends both.
+        options["num_predict"] = int(min(limits))
     if num_ctx:
         options["num_ctx"] = num_ctx
     return options
+
+
+def check_stream_options(openai_req: Dict[str, Any]) -> None:
+    """Refuse ``stream_options`` without ``stream``, as OpenAI does."""
+    if "stream_options" in openai_req and not openai_req.get("stream"):
+        raise InvalidRequest("The 'stream_options' parameter is only allowed when 'stream' "
+                             "is true.", param="stream_options", code="invalid_value")
 
 
 def ignored_params(openai_req: Dict[str, Any], ignored: Any) -> List[str]:

@@ -10,8 +10,8 @@ streamed chunks carry ``"usage": null`` rather than zeros.
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequest
-from .common import (SYSTEM_FINGERPRINT, ignored_params, merge_choices, ollama_usage_to_openai,
-                     sampling_options, unsupported)
+from .common import (SYSTEM_FINGERPRINT, check_stream_options, ignored_params,
+                     ollama_usage_to_openai, sampling_options, unsupported)
 
 # Accepted, not forwarded, listed in X-Gateway-Ignored-Params.
 COMPLETION_IGNORED = frozenset(("user",))
@@ -45,9 +45,7 @@ def _check_unsupported(openai_req: Dict[str, Any]) -> None:
         # server; best_of == n is the only value that needs no ranking.
         raise unsupported("best_of is not supported by Ollama; leave it unset or equal to n.",
                           "best_of", code="unsupported_parameter")
-    if "stream_options" in openai_req and not openai_req.get("stream"):
-        raise InvalidRequest("The 'stream_options' parameter is only allowed when 'stream' "
-                             "is true.", param="stream_options", code="invalid_value")
+    check_stream_options(openai_req)
     if openai_req.get("echo") and "logprobs" in openai_req:
         raise unsupported("echo with logprobs needs the log probabilities of the prompt's "
                           "tokens, which Ollama does not return.", "echo")
@@ -138,11 +136,6 @@ def ollama_completion_to_openai(native: Dict[str, Any], completion_id: str, crea
     return {"id": completion_id, "object": "text_completion", "created": created,
             "model": model, "system_fingerprint": SYSTEM_FINGERPRINT, "choices": [choice],
             "usage": ollama_usage_to_openai(native)}
-
-
-def merge_completions(completions: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Return one completion holding the choices of several (for ``n`` > 1)."""
-    return merge_choices(completions)
 
 
 class CompletionStream:
