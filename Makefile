@@ -55,7 +55,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/tox -e oldest $(if $(PYTHON_OLDEST),--discover $(PYTHON_OLDEST)) -- $(PYTEST_ARGS)
 
-# The benchmark of issue 5 (tests/perf/, about two minutes): the gateway under
+# The benchmark (tests/perf/, about two minutes): the gateway under
 # gunicorn with the deploy config against a fast fake Ollama, driven by wrk.
 # Prints a Markdown table; all figures go to build/perf/bench.json.
 # Options: make bench BENCH_ARGS="--duration 3 --out path.json"

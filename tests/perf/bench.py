@@ -1,11 +1,11 @@
-"""The gateway's benchmark (issue 5): ``make bench``, or
+"""The gateway's benchmark: ``make bench``, or
 ``python tests/perf/bench.py [--duration 5] [--out build/perf/bench.json]``.
 
 Starts the fake Ollama (``backend.py``) and the gateway exactly as deployed
 (``gunicorn -c deploy/gunicorn.conf.py ollama_gateway.wsgi:app``, 2 workers),
 then measures every scenario twice in the same run: through the gateway, and
 with the same native request sent straight to the backend. Writes all figures
-to a JSON file and prints a Markdown table with the issue's targets.
+to a JSON file and prints a Markdown table with the performance targets.
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``; ``make bench`` installs it).
 A full run takes about two minutes on 2 cores.

@@ -1,4 +1,4 @@
-"""The issue's targets checked against a run, and the Markdown table of a run."""
+"""The performance targets checked against a run, and the Markdown table of a run."""
 import statistics
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -28,7 +28,7 @@ def errors(results: Dict[str, Any]) -> Tuple[int, int]:
 
 
 def targets(results: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Return issue 5's targets with the measured values."""
+    """Return the performance targets with the measured values."""
     c1, c16 = results["chat_c1"], results["chat_c16"]
     s1, s16 = results["stream200_c1"], results["stream200_c16"]
     return [
