@@ -21,6 +21,7 @@ import contextlib
 import json
 import select
 import socket
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Dict, Iterator, List, Optional
@@ -254,17 +255,27 @@ class NDJSONBody:
                     yield batch
                 data = None
 
-    def finish(self) -> bool:
-        """Return whether the body is read to its end, reading what is already here.
+    def finish(self, wait: float = 0.05) -> bool:
+        """Return whether the body is read to its end, waiting ``wait`` seconds at most.
 
-        After Ollama's last line the end of the chunked body is normally in
-        flight or already buffered; taking it lets the connection be reused.
+        After Ollama's last line the end of the chunked body follows at once
+        (the server writes it when its handler returns); taking it lets the
+        connection be reused. A body that does not end that soon is left, and
+        the connection closed.
         """
+        poller = select.poll()
+        poller.register(self._fp.fileno(), select.POLLIN)
+        deadline = time.monotonic() + wait
         try:
             while not self.complete:
                 data = _read_nowait(self._fp, self._sock, self._size())
                 if data is None:
-                    return False
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not poller.poll(left * 1000):
+                        return False
+                    data = self._fp.read1(self._size())
+                    if not data:
+                        return False  # EOF before the end of the body
                 self._take(data)
         except (OSError, FramingError):
             return False
