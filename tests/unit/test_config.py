@@ -65,6 +65,8 @@ def test_init_app_twice_raises_and_prefix_is_free():
         gateway.init_app(app)
 
 
-def test_nothing_reaches_out_at_creation():
-    # Building the app reads settings only: no connection, no schema loading.
-    create_app(ollama_url="http://192.0.2.1:9")
+def test_nothing_reaches_out_at_creation(dead_url):
+    # Building the app reads settings only: a connection attempt to this
+    # refusing port would raise right here.
+    app = create_app(ollama_url=dead_url)
+    assert app.extensions["ollama_gateway"].settings.ollama_url == dead_url

@@ -14,7 +14,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from ..errors import InvalidRequest
-from .common import SYSTEM_FINGERPRINT, check_stream_options, sampling_options
+from .common import SYSTEM_FINGERPRINT, check_stream_options, ignored_params, sampling_options
 from .common import ollama_usage_to_openai as _usage
 from .common import unsupported as _unsupported
 
@@ -257,7 +257,7 @@ def openai_chat_to_ollama(openai_req: Dict[str, Any], model: str,
 
 def chat_ignored_params(openai_req: Dict[str, Any]) -> List[str]:
     """Return the known request fields that were accepted but not forwarded."""
-    return sorted(name for name in openai_req if name in CHAT_IGNORED)
+    return ignored_params(openai_req, CHAT_IGNORED)
 
 
 # -- responses ---------------------------------------------------------------
