@@ -6,48 +6,18 @@ upstream URL and the model map (aliases, allow-list, hosts), keeps them in
 handles no requests itself.
 """
 import os
-from typing import Any, Dict, FrozenSet, NamedTuple, Optional
+from typing import Any, FrozenSet, Optional
 
 from flask import Blueprint, Flask
 
 from .access import read_key_file
 from .config import EXTENSION_KEY, ConfigError, Settings, load_settings
-from .routes import bp, register_fallback
+from . import routes  # noqa: F401  (its views register on the blueprint)
+from .blueprint import bp
+from .fallback import register_fallback
+from .state import GatewayState
 from .translate import ModelMap
 from .upstream import OllamaClient
-
-
-class Route(NamedTuple):
-    """Where one request goes: the client's model name, Ollama's, and the host's client."""
-
-    name: str
-    ollama_model: str
-    client: OllamaClient
-
-
-class GatewayState(NamedTuple):
-    """What the views of one app need: settings, model map, one client per host."""
-
-    settings: Settings
-    #: The client for the default upstream (``settings.ollama_url``).
-    client: OllamaClient
-    #: Base URL -> client, the default first; one pooled Session per host.
-    clients: Dict[str, OllamaClient]
-    models: ModelMap
-    #: Accepted bearer keys (settings and key file); empty: no key needed.
-    keys: FrozenSet[str]
-
-    def num_ctx(self, model: str) -> Optional[int]:
-        """Return the ``num_ctx`` to send for an Ollama model name."""
-        return self.settings.num_ctx_by_model.get(model, self.settings.num_ctx)
-
-    def route(self, model: str) -> Route:
-        """Return where a request for the client's ``model`` goes.
-
-        :raises ModelNotFound: for a model outside the allow-list.
-        """
-        ollama_model, url = self.models.resolve(model)
-        return Route(model, ollama_model, self.clients[url])
 
 
 class OllamaGateway:
