@@ -214,6 +214,12 @@ class Settings(NamedTuple):
     #: A file with one more key per line, read when the app is created (so a
     #: gunicorn reload picks up changes).
     api_keys_file: Optional[str]
+    #: Where stored responses live: ``sqlite:///path``, ``redis://host:port/db``
+    #: or ``off``; ``None``: an SQLite file in ``$STATE_DIRECTORY`` or the
+    #: app's instance folder.
+    store: Optional[str]
+    #: Seconds a stored response is kept (OpenAI keeps them 30 days).
+    response_ttl: float
 
 
 # name -> (default, cast)
@@ -236,6 +242,8 @@ _KEYS = {
     "PROXY_FIX": (None, _optional_int),
     "API_KEYS": (frozenset(), _key_set),
     "API_KEYS_FILE": (None, _optional_path),
+    "STORE": (None, _optional_path),
+    "RESPONSE_TTL": (30 * 24 * 3600.0, _positive_float),
 }  # type: Dict[str, tuple]
 
 #: Keys that also accept ``<NAME>_FILE``: the path of a JSON file holding the value.

@@ -14,6 +14,7 @@ Exception tree::
     |   +-- ModelNotFound (404, code model_not_found)
     +-- MethodNotAllowed (405)
     +-- RequestTooLarge (413)
+    +-- UnsupportedMediaType (415, code unsupported_content_encoding)
     +-- UpstreamError (502): Ollama answered with an error, or garbage
     |   +-- UpstreamUnreachable (502): no connection could be made
     +-- UpstreamUnavailable (503): Ollama is busy; carries retry-after
@@ -94,6 +95,31 @@ class RequestTooLarge(APIError):
     type = "invalid_request_error"
     code = "request_too_large"
     retryable = False
+
+
+class UnsupportedMediaType(APIError):
+    """The request body comes in a content coding the gateway cannot undo."""
+
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_content_encoding"
+    retryable = False
+
+    def __init__(self, message: str, param: Optional[str] = None,
+                 code: Optional[str] = None, accept_encoding: Optional[str] = None) -> None:
+        super().__init__(message, param=param, code=code)
+        self.accept_encoding = accept_encoding
+
+    def headers(self) -> Dict[str, str]:
+        """Return the retry headers and, if known, the codings we accept.
+
+        RFC 7694: a 415 for a request's content coding names the accepted ones
+        in ``Accept-Encoding``, so a client can send the body another way.
+        """
+        out = super().headers()
+        if self.accept_encoding is not None:
+            out["Accept-Encoding"] = self.accept_encoding
+        return out
 
 
 class UpstreamError(APIError):

@@ -12,10 +12,11 @@ from flask import Blueprint, Flask
 
 from .access import read_key_file
 from .config import EXTENSION_KEY, ConfigError, Settings, load_settings
-from . import routes  # noqa: F401  (its views register on the blueprint)
+from . import responses_routes, routes  # noqa: F401  (their views register on the blueprint)
 from .blueprint import bp
 from .fallback import register_fallback
 from .state import GatewayState
+from .store import default_store_url, open_store
 from .translate import ModelMap
 from .upstream import OllamaClient
 
@@ -56,8 +57,10 @@ class OllamaGateway:
         clients = {url: OllamaClient(url, conf.connect_timeout, conf.read_timeout,
                                      conf.pool_maxsize, conf.trust_env)
                    for url in models.urls}
+        store = open_store(conf.store or default_store_url(os.environ, app.instance_path),
+                           app.instance_path)
         app.extensions[EXTENSION_KEY] = GatewayState(conf, clients[conf.ollama_url], clients,
-                                                     models, _keys(conf))
+                                                     models, _keys(conf), store)
         app.register_blueprint(bp, url_prefix=url_prefix if url_prefix is not None
                                else self.url_prefix)
 

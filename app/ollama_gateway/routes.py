@@ -5,7 +5,7 @@ Mapping rules live in ``translate``; this module only wires them to HTTP.
 import logging
 import secrets
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from flask import Response
 
@@ -38,8 +38,12 @@ def _choice_bodies(native: Dict[str, Any], n: int) -> Iterator[Dict[str, Any]]:
 
 
 def _stream_response(client: OllamaClient, path: str, native: Dict[str, Any],
-                     translator: Any, headers: Dict[str, str]) -> Response:
-    """Return the SSE response relaying a native stream through ``translator``."""
+                     translator: Any, headers: Dict[str, str],
+                     on_close: Optional[Callable[[], None]] = None) -> Response:
+    """Return the SSE response relaying a native stream through ``translator``.
+
+    :param on_close: called after the upstream is released, however the stream ended.
+    """
     state = _state()
     # Opened before the Response exists, so a failure within the header
     # wait (unknown model, Ollama down) is still a plain JSON error with
@@ -47,7 +51,12 @@ def _stream_response(client: OllamaClient, path: str, native: Dict[str, Any],
     idle = state.settings.sse_keepalive
     upstream = client.start_stream(path, native, background=idle is not None)
     upstream.wait(state.settings.stream_header_wait)
-    return Response(sse_events(upstream.batches(idle), translator, upstream.close),
+    close = upstream.close
+    if on_close is not None:
+        def close() -> None:
+            upstream.close()
+            on_close()
+    return Response(sse_events(upstream.batches(idle), translator, close),
                     headers=dict(headers, **SSE_HEADERS))
 
 
@@ -63,8 +72,9 @@ def chat_completions() -> Response:
     native = translate.openai_chat_to_ollama(openai_req, route.ollama_model,
                                              num_ctx=state.num_ctx(route.ollama_model),
                                              keep_alive=state.settings.keep_alive)
-    if "format" in native and isinstance(native["format"], dict):
-        schemas.check_json_schema(native["format"], "response_format.json_schema.schema")
+    for param, schema in translate.chat_output_schemas(openai_req):
+        schemas.check_json_schema(schema, param)
+    forced = translate.chat_forced_tool(openai_req)
     headers = _ignored_header(translate.chat_ignored_params(openai_req))
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
@@ -74,12 +84,12 @@ def chat_completions() -> Response:
     if native["stream"]:
         translator = translate.ChatStream(
             completion_id, created, route.name, include_usage=_include_usage(openai_req),
-            reasoning_field=reasoning_field, parallel_tool_calls=parallel)
+            reasoning_field=reasoning_field, parallel_tool_calls=parallel, forced=forced)
         return _stream_response(route.client, "/api/chat", native, translator, headers)
 
     completions = [translate.ollama_chat_to_openai(
         route.client.post_json("/api/chat", body), completion_id, created, route.name,
-        reasoning_field=reasoning_field, parallel_tool_calls=parallel)
+        reasoning_field=reasoning_field, parallel_tool_calls=parallel, forced=forced)
         for body in _choice_bodies(native, openai_req.get("n", 1))]
     result = (completions[0] if len(completions) == 1
               else translate.merge_choices(completions))

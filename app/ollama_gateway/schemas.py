@@ -88,7 +88,8 @@ def _validator(name: str) -> Any:
 
 
 #: The schemas every request is validated against.
-REQUEST_SCHEMAS = ("chat_completions.request", "completions.request", "embeddings.request")
+REQUEST_SCHEMAS = ("chat_completions.request", "completions.request", "embeddings.request",
+                   "responses.request")
 
 
 def prepare() -> None:

@@ -9,6 +9,7 @@ from typing import Dict, FrozenSet, NamedTuple, Optional
 from flask import current_app
 
 from .config import EXTENSION_KEY, Settings
+from .store import Store
 from .translate import ModelMap
 from .upstream import OllamaClient
 
@@ -32,6 +33,8 @@ class GatewayState(NamedTuple):
     models: ModelMap
     #: Accepted bearer keys (settings and key file); empty: no key needed.
     keys: FrozenSet[str]
+    #: Stored responses; ``None`` when storing is off.
+    store: Optional[Store]
 
     def num_ctx(self, model: str) -> Optional[int]:
         """Return the ``num_ctx`` to send for an Ollama model name."""

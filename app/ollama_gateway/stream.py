@@ -41,13 +41,22 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
     :param batches: native NDJSON lines as they arrive; an empty list means
         the upstream is silent and a keep-alive comment is due.
     :param translator: has ``feed(native) -> [chunk, ...]`` and ``done``, and
-        may have ``fast_chunk(line) -> bytes | None`` (chunk JSON, ``b""`` for
-        nothing, ``None`` to take the ``feed`` path).
+        may have ``fast_chunk(line) -> bytes | None`` (a whole frame's bytes
+        after ``data: ``, or for a translator with ``encode`` the whole frame;
+        ``b""`` for nothing, ``None`` to take the ``feed`` path), ``encode``,
+        ``trailer`` and ``fail(exc) -> [event, ...]``.
     :param close: releases the upstream response; called on every exit path,
         including a client that went away (the server then closes this
         generator, which raises ``GeneratorExit`` at the pending ``yield``).
     """
     fast = getattr(translator, "fast_chunk", None)
+    # A translator may frame its own events (the Responses API's ``event:``
+    # lines), end without [DONE], and turn a failure into its own terminal events.
+    encode = getattr(translator, "encode", None)
+    head, tail = (b"", b"") if encode else (b"data: ", b"\n\n")
+    encode = encode or frame
+    trailer = getattr(translator, "trailer", DONE)
+    fail = getattr(translator, "fail", lambda exc: [exc.to_body()])
     try:
         for batch in batches:
             if not batch:
@@ -61,11 +70,11 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
                     chunk = fast(line) if fast is not None else None
                     if chunk is not None:
                         if chunk:
-                            out.append(b"data: " + chunk + b"\n\n")
+                            out.append(head + chunk + tail)
                         continue
-                    out.extend(frame(c) for c in translator.feed(decode_line(line)))
+                    out.extend(encode(c) for c in translator.feed(decode_line(line)))
                     if translator.done:
-                        out.append(DONE)
+                        out.append(trailer)
                         return
             finally:
                 if out:  # what came before a failing line still goes out first
@@ -73,9 +82,9 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
         raise UpstreamError("Ollama ended the stream before it finished.")
     except APIError as exc:
         log.warning("stream failed after headers were sent: %s", exc.message)
-        yield frame(exc.to_body())
+        yield b"".join(encode(e) for e in fail(exc))
     except Exception:  # a bug of ours must still reach the client as an error event
         log.exception("stream failed after headers were sent")
-        yield frame(APIError("The gateway failed while streaming.").to_body())
+        yield b"".join(encode(e) for e in fail(APIError("The gateway failed while streaming.")))
     finally:
         close()

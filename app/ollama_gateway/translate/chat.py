@@ -11,12 +11,14 @@ Direction is in the name: ``openai_*_to_ollama`` builds a native request,
 import base64
 import binascii
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequest
 from .common import SYSTEM_FINGERPRINT, check_stream_options, ignored_params, sampling_options
 from .common import ollama_usage_to_openai as _usage
 from .common import unsupported as _unsupported
+from .forced import (ForcedTool, allowed_tool_names, forced_reply_to_call, forced_tool,
+                     with_instruction)
 
 # Known OpenAI fields that cannot change what Ollama generates (metadata,
 # billing, caching hints): accepted, not forwarded, and reported to the client
@@ -174,24 +176,80 @@ def openai_messages_to_ollama(messages: List[Dict[str, Any]]) -> List[Dict[str, 
     return native
 
 
-def _tools(openai_req: Dict[str, Any]) -> Optional[List[Dict[str, Any]]]:
+def _tool_plan(openai_req: Dict[str, Any]) -> Tuple[Optional[List[Dict[str, Any]]],
+                                                   Optional[List[str]]]:
+    """Return the tools to send natively, and the names of a forced choice (or None)."""
     tools = openai_req.get("tools")
     choice = openai_req.get("tool_choice", "auto")
-    if choice == "none" or not tools:
+    if not tools:
+        if choice not in ("none", "auto"):
+            raise InvalidRequest("Invalid value for 'tool_choice': 'tool_choice' is only allowed "
+                                 "when 'tools' are specified.", param="tool_choice",
+                                 code="invalid_value")
+        return None, None
+    if choice == "none":
         # R-5.5: "none" means the model must not see the tools at all.
-        return None
-    if choice != "auto":
-        raise _unsupported(
-            "tool_choice %s cannot be enforced by Ollama; use 'auto' or 'none'."
-            % (json.dumps(choice) if isinstance(choice, str) else "with a named tool"),
-            "tool_choice")
+        return None, None
     for k, tool in enumerate(tools):
         if tool["type"] != "function":
             raise _unsupported("Tools of type '%s' are not supported by Ollama." % tool["type"],
                                "tools[%d].type" % k)
-    # Forwarded verbatim: Ollama's own layer re-encodes tools through typed
-    # structs and loses schema keys such as additionalProperties and enum.
-    return tools
+    names = [tool["function"]["name"] for tool in tools]
+    if choice == "auto":
+        # Forwarded verbatim: Ollama's own layer re-encodes tools through typed
+        # structs and loses schema keys such as additionalProperties and enum.
+        return tools, None
+    if choice == "required":
+        return None, names
+    if choice["type"] == "function":
+        name = choice["function"]["name"]
+        if name not in names:
+            raise InvalidRequest("Invalid value for 'tool_choice.function.name': no function "
+                                 "named %s in 'tools'." % json.dumps(name),
+                                 param="tool_choice.function.name", code="invalid_value")
+        return None, [name]
+    if choice["type"] == "allowed_tools":
+        allowed = choice["allowed_tools"]
+        chosen = allowed_tool_names(allowed["tools"], names, "tool_choice.allowed_tools.tools")
+        if allowed["mode"] == "auto":
+            # Narrowing needs no enforcement: the model only sees the allowed tools.
+            return [tool for tool in tools if tool["function"]["name"] in chosen], None
+        return None, chosen
+    raise _unsupported("tool_choice of type '%s' is not supported by Ollama." % choice["type"],
+                       "tool_choice.type")
+
+
+def chat_forced_tool(openai_req: Dict[str, Any]) -> Optional[ForcedTool]:
+    """Return the forced tool call a validated chat request asks for, or None.
+
+    ``tool_choice`` "required", a named function and ``allowed_tools`` in
+    required mode are forced; "auto", "none" and ``allowed_tools`` in auto mode
+    are not.
+
+    .. versionadded:: 0.2
+    """
+    _, forced_names = _tool_plan(openai_req)
+    if forced_names is None:
+        return None
+    return forced_tool([tool["function"] for tool in openai_req["tools"]], forced_names)
+
+
+def chat_output_schemas(openai_req: Dict[str, Any]) -> List[Tuple[str, Dict[str, Any]]]:
+    """Return ``(param, JSON Schema)`` for each client schema that becomes native ``format``.
+
+    The caller checks each one against the meta-schema before any upstream
+    call, so a broken schema is a 400 that names where it came from.
+
+    .. versionadded:: 0.2
+    """
+    _, forced_names = _tool_plan(openai_req)
+    if forced_names is not None:
+        return [("tools[%d].function.parameters" % k, tool["function"]["parameters"])
+                for k, tool in enumerate(openai_req["tools"])
+                if tool["function"]["name"] in forced_names
+                and isinstance(tool["function"].get("parameters"), dict)]
+    fmt = _format(openai_req.get("response_format"))
+    return [("response_format.json_schema.schema", fmt)] if isinstance(fmt, dict) else []
 
 
 def _format(response_format: Optional[Dict[str, Any]]) -> Any:
@@ -239,9 +297,18 @@ def openai_chat_to_ollama(openai_req: Dict[str, Any], model: str,
               "stream": bool(openai_req.get("stream")),
               "options": sampling_options(openai_req, num_ctx)}  # type: Dict[str, Any]
     fmt = _format(openai_req.get("response_format"))
+    tools, forced_names = _tool_plan(openai_req)
+    if forced_names is not None:
+        if isinstance(fmt, dict):
+            raise _unsupported("response_format of type 'json_schema' cannot be combined with a "
+                               "forced tool_choice: the reply cannot match both schemas.",
+                               "response_format")
+        # json_object is implied: the forced schema is a JSON object too.
+        forced = forced_tool([tool["function"] for tool in openai_req["tools"]], forced_names)
+        native["messages"] = with_instruction(native["messages"], forced.instruction)
+        fmt = forced.format
     if fmt is not None:
         native["format"] = fmt
-    tools = _tools(openai_req)
     if tools is not None:
         native["tools"] = tools
     if "reasoning_effort" in openai_req:
@@ -298,6 +365,12 @@ def ollama_tool_call_to_openai(call: Dict[str, Any], index: int,
             "function": {"name": function.get("name", ""), "arguments": arguments}}
 
 
+def forced_call(completion_id: str, name: str, arguments: str) -> Dict[str, Any]:
+    """Return the OpenAI tool call for a forced reply (always the completion's first)."""
+    return {"id": _call_id(completion_id, 0), "type": "function",
+            "function": {"name": name, "arguments": arguments}}
+
+
 def finish_reason(done_reason: Optional[str], saw_tool_calls: bool) -> str:
     """Return the OpenAI ``finish_reason`` for a native ``done_reason``."""
     if done_reason == "length":
@@ -308,15 +381,27 @@ def finish_reason(done_reason: Optional[str], saw_tool_calls: bool) -> str:
 
 def ollama_chat_to_openai(native: Dict[str, Any], completion_id: str, created: int,
                           model: str, reasoning_field: str = "reasoning_content",
-                          parallel_tool_calls: bool = True) -> Dict[str, Any]:
-    """Return an OpenAI ``chat.completion`` for a native non-streamed chat reply."""
+                          parallel_tool_calls: bool = True,
+                          forced: Optional[ForcedTool] = None) -> Dict[str, Any]:
+    """Return an OpenAI ``chat.completion`` for a native non-streamed chat reply.
+
+    :param forced: the forced tool choice the request was sent with
+        (:func:`chat_forced_tool`): the content is that call's JSON, and
+        becomes the one tool call of the reply.
+    """
     message = native.get("message") or {}
-    native_calls = message.get("tool_calls") or []
-    if not parallel_tool_calls:
-        native_calls = native_calls[:1]
-    calls = [ollama_tool_call_to_openai(call, k, completion_id)
-             for k, call in enumerate(native_calls)]
     content = message.get("content") or ""
+    if forced is not None:
+        name, arguments = forced_reply_to_call(content, forced,
+                                               truncated=native.get("done_reason") == "length")
+        calls = [forced_call(completion_id, name, arguments)]
+        content = ""
+    else:
+        native_calls = message.get("tool_calls") or []
+        if not parallel_tool_calls:
+            native_calls = native_calls[:1]
+        calls = [ollama_tool_call_to_openai(call, k, completion_id)
+                 for k, call in enumerate(native_calls)]
     out_message = {"role": "assistant", "content": content if content or not calls else None,
                    "refusal": None}  # type: Dict[str, Any]
     if calls:

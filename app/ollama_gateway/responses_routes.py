@@ -1,0 +1,141 @@
+"""The Responses API views: create (stateless or stored), retrieve, list inputs, delete.
+
+Thin, like :mod:`.routes`: the mapping is :mod:`.translate.responses` and
+:mod:`.translate.responses_stream`, storage is :mod:`.records`.
+"""
+import secrets
+import time
+from typing import Any, Callable, Dict, Optional
+
+from flask import Response, request
+
+from . import records, schemas, translate
+from .blueprint import bp
+from .body import json_response, read_json
+from .errors import InvalidRequest, NotFound
+from .routes import _ignored_header as ignored_header
+from .routes import _stream_response as stream_response
+from .state import current as _state
+from .store import Store
+
+
+def _new_id(prefix: str) -> str:
+    return "%s_%s" % (prefix, secrets.token_hex(16))
+
+
+def _owner() -> str:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return records.owner_tag(key.strip() if scheme.lower() == "bearer" else None,
+                             bool(_state().keys))
+
+
+def _store_or_400(param: str, what: str) -> Store:
+    store = _state().store
+    if store is None:
+        raise InvalidRequest("%s needs stored responses, and storing is off on this gateway "
+                             "(OLLAMA_GATEWAY_STORE=off)." % what, param=param,
+                             code="store_disabled")
+    return store
+
+
+def _stored(response_id: str, code: str = "not_found", param: Optional[str] = None
+            ) -> Dict[str, Any]:
+    """Return the caller's stored entry for ``response_id``, else raise 404."""
+    store = _state().store
+    entry = records.load(store, _owner(), response_id) if store is not None else None
+    if entry is None:
+        raise NotFound("Response with id '%s' not found." % response_id[:64], param=param,
+                       code=code)
+    return entry
+
+
+@bp.route("/responses", methods=["POST"])
+def create_response() -> Response:
+    state = _state()
+    openai_req = read_json("responses.request")
+    route = state.route(openai_req["model"])
+    history = ()  # type: Any
+    if "previous_response_id" in openai_req:
+        _store_or_400("previous_response_id", "'previous_response_id'")
+        history = _stored(openai_req["previous_response_id"], "previous_response_not_found",
+                          "previous_response_id")["conversation"]
+    references = {}
+    wanted = [item["id"] for item in openai_req.get("input") or () if isinstance(item, dict)
+              and item.get("type") == "item_reference"]
+    if wanted:
+        references = records.load_items(_store_or_400("input", "'item_reference'"),
+                                        _owner(), wanted)
+    plan = translate.openai_responses_to_ollama(
+        openai_req, route.ollama_model, _new_id, history, references,
+        num_ctx=state.num_ctx(route.ollama_model), keep_alive=state.settings.keep_alive)
+    for param, schema in plan.schemas.items():
+        schemas.check_json_schema(schema, param)
+
+    store = state.store if openai_req.get("store", True) else None
+    skeleton = translate.response_skeleton(openai_req, _new_id("resp"), int(time.time()),
+                                           route.name, store is not None)
+    translator = translate.ResponsesStream(
+        skeleton, plan.tools, _new_id, forced=plan.forced,
+        parallel_tool_calls=openai_req.get("parallel_tool_calls", True),
+        max_tool_calls=openai_req.get("max_tool_calls"),
+        encrypted_reasoning="reasoning.encrypted_content" in (openai_req.get("include") or ()))
+    headers = ignored_header(plan.ignored)
+    save = _saver(store, _owner(), plan.input_items, history, state.settings.response_ttl)
+
+    if plan.native["stream"]:
+        def finished() -> None:
+            if translator.done:
+                save(translator.response)
+        return stream_response(route.client, "/api/chat", plan.native, translator, headers,
+                               on_close=finished)
+    translator.feed(route.client.post_json("/api/chat", plan.native))
+    save(translator.response)
+    return json_response(translator.response, headers=headers)
+
+
+def _saver(store: Optional[Store], owner: str, input_items: Any, history: Any,
+           ttl: float) -> Callable[[Dict[str, Any]], None]:
+    """Return what stores a finished response (nothing when storing is off or not asked)."""
+    def save(response: Dict[str, Any]) -> None:
+        if store is not None:
+            records.save(store, owner, response, input_items, history, ttl)
+    return save
+
+
+@bp.route("/responses/<response_id>", methods=["GET"])
+def retrieve_response(response_id: str) -> Response:
+    if request.args.get("stream", "false").lower() == "true":
+        raise InvalidRequest("Streaming a stored response again is only possible for background "
+                             "responses, which this gateway does not run.", param="stream",
+                             code="unsupported_parameter")
+    return json_response(_stored(response_id)["response"])
+
+
+@bp.route("/responses/<response_id>", methods=["DELETE"])
+def delete_response(response_id: str) -> Response:
+    entry = _stored(response_id)
+    records.delete(_state().store, entry)
+    return json_response({"id": response_id, "object": "response", "deleted": True})
+
+
+@bp.route("/responses/<response_id>/input_items", methods=["GET"])
+def list_input_items(response_id: str) -> Response:
+    entry = _stored(response_id)
+    limit = request.args.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise InvalidRequest("Invalid 'limit': expected an integer from 1 to 100.",
+                             param="limit", code="invalid_value")
+    order = request.args.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order",
+                             code="invalid_value")
+    return json_response(translate.input_items_page(entry["input_items"], int(limit), order,
+                                                    request.args.get("after")))
+
+
+@bp.route("/responses/<response_id>/cancel", methods=["POST"])
+def cancel_response(response_id: str) -> Response:
+    _stored(response_id)
+    raise InvalidRequest("Only background responses can be cancelled, and this gateway runs "
+                         "none: every response is finished when it is answered.",
+                         param="response_id", code="invalid_value")

@@ -1,0 +1,504 @@
+"""Pure translation of OpenAI Responses API requests to Ollama's native ``/api/chat``.
+
+Dicts in, dicts out: no Flask, no store, no clock. What a request needs from
+elsewhere comes in as arguments: the stored conversation a
+``previous_response_id`` continues (``history``), the stored items an
+``item_reference`` names (``references``), and an id factory for the items the
+client sent without one. The reply side (output items, the event stream) is
+:mod:`.responses_stream`.
+
+Ollama's own ``/v1/responses`` (``openai/responses.go``) drops what it cannot
+map; here every input item type and tool type is either mapped or refused
+with a 400 naming it, and hosted tools only OpenAI runs are listed in the
+ignored-params header instead of being offered to the model.
+"""
+import base64
+import binascii
+import zlib
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from ..errors import InvalidRequest
+from .chat import THINK, _arguments, _image_b64
+from .common import sampling_options
+from .common import unsupported as _unsupported
+from .forced import ForcedTool, forced_tool
+
+#: Known fields that cannot change what Ollama generates: accepted, echoed
+#: where the spec echoes them, not forwarded, listed in X-Gateway-Ignored-Params.
+RESPONSES_IGNORED = frozenset((
+    "user", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
+    "prompt_cache_options", "service_tier", "truncation", "moderation",
+    "context_management", "stream_options",
+))
+
+#: Known fields the gateway does not implement: 400 naming the field.
+RESPONSES_UNSUPPORTED = {
+    "prompt": "Stored prompts are not supported by this gateway; send 'instructions' and "
+              "'input' instead.",
+    "conversation": "Conversations are not supported by this gateway; use "
+                    "'previous_response_id' to continue a stored response.",
+}
+
+#: Tools that only OpenAI's servers run. They are not offered to the model
+#: (Codex CLI declares web_search by default, so refusing would break it).
+HOSTED_TOOLS = frozenset((
+    "web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11",
+    "file_search", "code_interpreter", "computer_use_preview", "computer", "image_generation",
+    "mcp", "tool_search",
+))
+
+#: Separator between a namespace and its function in the name Ollama sees.
+NAMESPACE_SEPARATOR = "__"
+
+_ENCRYPTED_PREFIX = "ogw1."
+
+
+class ToolRef(NamedTuple):
+    """What a native function name stands for in the client's tool list."""
+
+    kind: str  # "function" or "custom"
+    name: str
+    namespace: Optional[str]
+
+
+class ResponsesRequest(NamedTuple):
+    """A Responses request translated: the native body and what the reply side needs."""
+
+    native: Dict[str, Any]
+    #: Native function name -> the client's tool.
+    tools: Dict[str, ToolRef]
+    #: Set when ``tool_choice`` forces a call (constrained decoding).
+    forced: Optional[ForcedTool]
+    #: The request's input items, normalised and with ids (stored for input_items).
+    input_items: List[Dict[str, Any]]
+    #: Accepted fields that were not forwarded, for X-Gateway-Ignored-Params.
+    ignored: List[str]
+    #: ``param`` -> JSON Schema to check before any upstream call.
+    schemas: Dict[str, Dict[str, Any]]
+
+
+# -- reasoning round trips -------------------------------------------------------
+
+def encrypt_reasoning(thinking: str) -> str:
+    """Return the ``encrypted_content`` that brings ``thinking`` back in a later turn.
+
+    Nothing secret is in it (the text is in the item's content too), so it is
+    compressed and encoded, not encrypted: what matters to clients such as
+    Codex (``store: false``) is that it round-trips.
+    """
+    packed = zlib.compress(thinking.encode("utf-8"))
+    return _ENCRYPTED_PREFIX + base64.urlsafe_b64encode(packed).decode("ascii")
+
+
+def decrypt_reasoning(token: str) -> Optional[str]:
+    """Return the thinking text in an ``encrypted_content`` of ours, else None."""
+    if not token.startswith(_ENCRYPTED_PREFIX):
+        return None  # another provider's blob: fall back to the item's text
+    try:
+        return zlib.decompress(base64.urlsafe_b64decode(token[len(_ENCRYPTED_PREFIX):]),
+                               bufsize=4096).decode("utf-8")
+    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError):
+        return None
+
+
+# -- input items -------------------------------------------------------------------
+
+_TEXT_PARTS = ("input_text", "output_text", "text", "summary_text", "reasoning_text")
+
+
+def _content_parts(content: Any, role: str) -> List[Dict[str, Any]]:
+    """Return message content as a part list (a plain string becomes one text part)."""
+    if isinstance(content, str):
+        return [{"type": "output_text" if role == "assistant" else "input_text", "text": content,
+                 **({"annotations": []} if role == "assistant" else {})}]
+    return list(content)
+
+
+def _text_and_images(parts: Sequence[Dict[str, Any]], param: str,
+                     images_allowed: bool = True) -> Tuple[str, List[str]]:
+    """Return the joined text and the base64 images of message or tool-output parts."""
+    texts, images = [], []
+    for j, part in enumerate(parts):
+        kind = part.get("type")
+        where = "%s[%d]" % (param, j)
+        if kind in _TEXT_PARTS:
+            texts.append(part.get("text", ""))
+        elif kind == "refusal":
+            texts.append(part.get("refusal", ""))
+        elif kind == "input_image" and images_allowed:
+            if not part.get("image_url"):
+                raise _unsupported("Images by 'file_id' are not supported; send the image inline "
+                                   "as a base64 data URL in 'image_url'.", where + ".file_id")
+            images.append(_image_b64(part["image_url"], where + ".image_url"))
+        elif kind == "input_file":
+            raise _unsupported("File inputs are not supported by Ollama.", where + ".type")
+        else:
+            raise _unsupported("Content parts of type '%s' are not supported here." % kind,
+                               where + ".type")
+    # One native string per message, parts separated by a blank line (as chat).
+    return "\n\n".join(texts), images
+
+
+def _normalise(item: Dict[str, Any], new_id: Callable[[str], str]) -> Dict[str, Any]:
+    """Return an input item in its full form (``type``, ``id``), as input_items lists it."""
+    kind = item.get("type", "message")
+    out = dict(item, type=kind)
+    if kind == "message":
+        out["content"] = _content_parts(item["content"], item["role"])
+        out.setdefault("status", "completed")
+    prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
+              "custom_tool_call": "ctc", "custom_tool_call_output": "ctco",
+              "reasoning": "rs"}.get(kind)
+    if prefix is not None and not out.get("id"):
+        out["id"] = new_id(prefix)
+    return out
+
+
+class _History:
+    """Builds native messages from items in order, pairing tool calls with outputs."""
+
+    def __init__(self, tools_by_client_name: Dict[Tuple[Optional[str], str], str]) -> None:
+        self.messages = []  # type: List[Dict[str, Any]]
+        self._thinking = ""
+        self._calls = {}  # type: Dict[str, str]  # call_id -> native function name
+        self._native_name = tools_by_client_name
+
+    def _assistant(self, fresh: bool) -> Dict[str, Any]:
+        """Return the assistant message tool calls attach to (a new one if ``fresh``)."""
+        if fresh or not self.messages or self.messages[-1]["role"] != "assistant":
+            self.messages.append({"role": "assistant", "content": ""})
+        message = self.messages[-1]
+        if self._thinking:
+            message["thinking"] = message.get("thinking", "") + self._thinking
+            self._thinking = ""
+        return message
+
+    def add(self, item: Dict[str, Any], param: str) -> None:
+        kind = item["type"]
+        if kind == "message":
+            self._message(item, param)
+        elif kind in ("function_call", "custom_tool_call"):
+            namespace = item.get("namespace")
+            native_name = self._native_name.get((namespace, item["name"])) or (
+                namespace + NAMESPACE_SEPARATOR + item["name"] if namespace else item["name"])
+            if kind == "function_call":
+                arguments = _arguments(item["arguments"], param + ".arguments")
+            else:
+                arguments = {"input": item["input"]}
+            message = self._assistant(fresh=False)
+            calls = message.setdefault("tool_calls", [])
+            calls.append({"id": item["call_id"], "function": {
+                "index": len(calls), "name": native_name, "arguments": arguments}})
+            self._calls[item["call_id"]] = native_name
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            call_id = item["call_id"]
+            if call_id not in self._calls:
+                raise InvalidRequest("No tool call found for %s with call_id '%s'."
+                                     % (kind, call_id[:64]), param=param + ".call_id",
+                                     code="invalid_value")
+            output = item["output"]
+            text, images = (output, []) if isinstance(output, str) else _text_and_images(
+                output, param + ".output")
+            native = {"role": "tool", "content": text, "tool_name": self._calls[call_id],
+                      "tool_call_id": call_id}  # type: Dict[str, Any]
+            if images:
+                native["images"] = images
+            self.messages.append(native)
+        elif kind == "reasoning":
+            # Ollama keeps thinking on the assistant message it preceded.
+            self._thinking += _reasoning_text(item)
+        else:
+            raise _unsupported("Input items of type '%s' are not supported by this gateway."
+                               % kind, param + ".type")
+
+    def _message(self, item: Dict[str, Any], param: str) -> None:
+        role = item["role"]
+        parts = item["content"]
+        if role in ("system", "developer"):
+            # Native chat templates know "system"; "developer" is OpenAI's new name for it.
+            text, _ = _text_and_images(parts, param + ".content", images_allowed=False)
+            self.messages.append({"role": "system", "content": text})
+        elif role == "user":
+            text, images = _text_and_images(parts, param + ".content")
+            native = {"role": "user", "content": text}  # type: Dict[str, Any]
+            if images:
+                native["images"] = images
+            self.messages.append(native)
+        elif role == "assistant":
+            text, _ = _text_and_images(parts, param + ".content", images_allowed=False)
+            message = self._assistant(fresh=True)
+            message["content"] = text
+        else:
+            raise _unsupported("Messages with role '%s' are not supported." % role,
+                               param + ".role")
+
+
+def _reasoning_text(item: Dict[str, Any]) -> str:
+    """Return the thinking a reasoning item carries: ours encrypted, else its text."""
+    token = item.get("encrypted_content")
+    if isinstance(token, str):
+        thinking = decrypt_reasoning(token)
+        if thinking is not None:
+            return thinking
+    parts = item.get("content") or item.get("summary") or ()
+    return "\n\n".join(part.get("text", "") for part in parts if isinstance(part, dict))
+
+
+# -- tools -----------------------------------------------------------------------
+
+def _custom_function(tool: Dict[str, Any], native_name: str) -> Dict[str, Any]:
+    """Return the native function that stands for a freeform custom tool."""
+    description = tool.get("description") or ""
+    fmt = tool.get("format") or {"type": "text"}
+    if fmt.get("type") == "grammar":
+        # Ollama cannot constrain a call by a grammar; the model gets the grammar
+        # as text instead of having it dropped (as Ollama's own layer does).
+        description += ("\n\nThe input must follow this %s grammar:\n%s"
+                        % (fmt.get("syntax", "lark"), fmt.get("definition", ""))).rstrip()
+    return {"type": "function", "function": {
+        "name": native_name, "description": description.strip(),
+        "parameters": {"type": "object", "required": ["input"], "properties": {
+            "input": {"type": "string", "description": "The raw input for the tool."}}}}}
+
+
+def _function(tool: Dict[str, Any], native_name: str) -> Dict[str, Any]:
+    function = {"name": native_name}  # type: Dict[str, Any]
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    # Forwarded verbatim: every JSON Schema keyword kept, as on chat.
+    function["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
+    return {"type": "function", "function": function}
+
+
+class _Tools(NamedTuple):
+    native: List[Dict[str, Any]]
+    refs: Dict[str, ToolRef]
+    ignored: List[str]
+    schemas: Dict[str, Dict[str, Any]]
+
+
+def _tools(tools: Sequence[Dict[str, Any]]) -> _Tools:
+    """Return the native functions for the client's tools, and what each name stands for."""
+    native, refs, ignored, schemas = [], {}, [], {}  # type: ignore
+    entries = []  # (param, tool, namespace)
+    for i, tool in enumerate(tools):
+        kind = tool["type"]
+        if kind == "namespace":
+            entries += [("tools[%d].tools[%d]" % (i, k), inner, tool["name"])
+                        for k, inner in enumerate(tool.get("tools") or ())]
+        elif kind in HOSTED_TOOLS:
+            ignored.append("tools[%d] (%s)" % (i, kind))
+        elif kind in ("function", "custom"):
+            entries.append(("tools[%d]" % i, tool, None))
+        else:
+            raise _unsupported("Tools of type '%s' are not supported by this gateway; declare "
+                               "it as a function tool." % kind, "tools[%d].type" % i)
+    for param, tool, namespace in entries:
+        name = tool["name"]
+        native_name = namespace + NAMESPACE_SEPARATOR + name if namespace else name
+        if native_name in refs:
+            raise InvalidRequest("Duplicate tool name '%s'." % native_name[:64],
+                                 param=param + ".name", code="invalid_value")
+        if tool["type"] == "custom":
+            native.append(_custom_function(tool, native_name))
+        else:
+            function = _function(tool, native_name)
+            native.append(function)
+            schemas[param + ".parameters"] = function["function"]["parameters"]
+        refs[native_name] = ToolRef(tool["type"], name, namespace)
+    return _Tools(native, refs, ignored, schemas)
+
+
+def _chosen(choice: Any, refs: Dict[str, ToolRef], param: str) -> str:
+    """Return the native name of the tool a tool_choice entry names."""
+    kind = choice.get("type")
+    if kind in HOSTED_TOOLS or kind not in ("function", "custom"):
+        raise _unsupported("tool_choice cannot force the '%s' tool: it only runs on OpenAI's "
+                           "servers." % kind if kind in HOSTED_TOOLS else
+                           "tool_choice of type '%s' is not supported." % kind, param)
+    for native_name, ref in refs.items():
+        if ref.kind == kind and ref.name == choice.get("name") and (
+                choice.get("namespace") in (None, ref.namespace)):
+            return native_name
+    raise InvalidRequest("tool_choice names the %s tool '%s', which is not in 'tools'."
+                         % (kind, str(choice.get("name"))[:64]), param=param + ".name",
+                         code="invalid_value")
+
+
+def _tool_plan(openai_req: Dict[str, Any], tools: _Tools
+               ) -> Tuple[Optional[List[Dict[str, Any]]], Optional[ForcedTool]]:
+    """Return the native tools to offer and the forced choice, from ``tool_choice``."""
+    choice = openai_req.get("tool_choice", "auto")
+    names = list(tools.refs)
+    mode = choice if isinstance(choice, str) else "named"
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        mode = choice.get("mode", "auto")
+        names = [_chosen(entry, tools.refs, "tool_choice.tools[%d]" % k)
+                 for k, entry in enumerate(choice.get("tools") or ())]
+    elif isinstance(choice, dict):
+        names = [_chosen(choice, tools.refs, "tool_choice")]
+        mode = "required"
+    if mode == "none" or not names:
+        if mode == "required":
+            raise InvalidRequest("tool_choice 'required' needs at least one function or custom "
+                                 "tool in 'tools'.", param="tool_choice", code="invalid_value")
+        return None, None
+    offered = [t for t in tools.native if t["function"]["name"] in names]
+    if mode == "required":
+        return None, forced_tool([t["function"] for t in offered], names)
+    return offered, None
+
+
+# -- the request -------------------------------------------------------------------
+
+def _check_unsupported(openai_req: Dict[str, Any]) -> None:
+    for name, message in RESPONSES_UNSUPPORTED.items():
+        if name in openai_req:
+            raise _unsupported(message, name, code="unsupported_parameter")
+    if openai_req.get("background"):
+        raise _unsupported("Background responses are not supported by this gateway; "
+                           "stream the response instead.", "background",
+                           code="unsupported_parameter")
+
+
+def _format(openai_req: Dict[str, Any]) -> Any:
+    fmt = (openai_req.get("text") or {}).get("format") or {"type": "text"}
+    if fmt["type"] == "json_object":
+        return "json"
+    if fmt["type"] == "json_schema":
+        return fmt["schema"]
+    return None
+
+
+def openai_responses_to_ollama(openai_req: Dict[str, Any], model: str,
+                               new_id: Callable[[str], str],
+                               history: Sequence[Dict[str, Any]] = (),
+                               references: Optional[Dict[str, Dict[str, Any]]] = None,
+                               num_ctx: Optional[int] = None,
+                               keep_alive: Any = None) -> ResponsesRequest:
+    """Return the native ``/api/chat`` body and reply context for a validated request.
+
+    :param history: the items of the stored conversation being continued,
+        oldest first (inputs and outputs of every earlier response).
+    :param references: stored items by id, for ``item_reference`` inputs.
+    :raises InvalidRequest: for what the schema allows but cannot be honoured.
+    """
+    _check_unsupported(openai_req)
+    raw_input = openai_req["input"] if "input" in openai_req else []
+    if isinstance(raw_input, str):
+        raw_input = [{"type": "message", "role": "user", "content": raw_input}]
+    items = []
+    for i, item in enumerate(raw_input):
+        if item.get("type") == "item_reference":
+            found = (references or {}).get(item["id"])
+            if found is None:
+                raise InvalidRequest("Item with id '%s' not found." % item["id"][:64],
+                                     param="input[%d].id" % i, code="invalid_value")
+            item = found
+        items.append(_normalise(item, new_id))
+
+    tools = _tools(openai_req.get("tools") or ())
+    offered, forced = _tool_plan(openai_req, tools)
+    history_builder = _History({(ref.namespace, ref.name): native
+                                for native, ref in tools.refs.items()})
+    if openai_req.get("instructions"):
+        history_builder.messages.append({"role": "system", "content": openai_req["instructions"]})
+    for item in history:
+        history_builder.add(item, "previous_response_id")
+    for i, item in enumerate(items):
+        history_builder.add(item, "input[%d]" % i)
+    messages = history_builder.messages
+    if not any(m["role"] != "system" for m in messages):
+        raise InvalidRequest("The request has no input: send 'input' (a string or a list of "
+                             "items).", param="input", code="missing_required_parameter")
+
+    fmt = _format(openai_req)
+    schemas = dict(tools.schemas)
+    if isinstance(fmt, dict):
+        schemas["text.format.schema"] = fmt
+    if forced is not None:
+        if fmt is not None:
+            raise _unsupported("A forced tool_choice cannot be combined with a JSON 'text.format':"
+                               " both would constrain the same output.", "text.format")
+        fmt = forced.format
+        lead = next((k for k, m in enumerate(messages) if m["role"] != "system"), len(messages))
+        # After the client's own system prompt, which stays first.
+        messages.insert(lead, {"role": "system", "content": forced.instruction})
+
+    sampling = {name: openai_req[name] for name in ("temperature", "top_p") if name in openai_req}
+    if "max_output_tokens" in openai_req:
+        sampling["max_tokens"] = openai_req["max_output_tokens"]
+    native = {"model": model, "messages": messages, "stream": bool(openai_req.get("stream")),
+              "options": sampling_options(sampling, num_ctx)}  # type: Dict[str, Any]
+    if fmt is not None:
+        native["format"] = fmt
+    if offered:
+        native["tools"] = offered
+    effort = (openai_req.get("reasoning") or {}).get("effort")
+    if effort is not None:
+        native["think"] = THINK[effort]
+    ignored = sorted(name for name in openai_req if name in RESPONSES_IGNORED)
+    if "message.output_text.logprobs" in (openai_req.get("include") or ()):
+        native["logprobs"] = True
+        if "top_logprobs" in openai_req:
+            native["top_logprobs"] = openai_req["top_logprobs"]
+    elif "top_logprobs" in openai_req:
+        ignored.append("top_logprobs")
+    if (openai_req.get("reasoning") or {}).get("summary") is not None:
+        ignored.append("reasoning.summary")
+    if (openai_req.get("text") or {}).get("verbosity") is not None:
+        ignored.append("text.verbosity")
+    if keep_alive is not None:
+        native["keep_alive"] = keep_alive
+    return ResponsesRequest(native, tools.refs, forced, items, sorted(ignored) + tools.ignored,
+                            schemas)
+
+
+# -- echoes and listings -----------------------------------------------------------
+
+def response_skeleton(openai_req: Dict[str, Any], response_id: str, created_at: int,
+                      model: str, store: bool) -> Dict[str, Any]:
+    """Return the response object before any output: the request's settings echoed."""
+    text = dict(openai_req.get("text") or {})
+    text.setdefault("format", {"type": "text"})
+    reasoning = openai_req.get("reasoning") or {}
+    return {
+        "id": response_id, "object": "response", "created_at": created_at,
+        "status": "in_progress", "background": False, "completed_at": None, "error": None,
+        "incomplete_details": None, "instructions": openai_req.get("instructions"),
+        "max_output_tokens": openai_req.get("max_output_tokens"),
+        "max_tool_calls": openai_req.get("max_tool_calls"), "model": model, "output": [],
+        "parallel_tool_calls": openai_req.get("parallel_tool_calls", True),
+        "previous_response_id": openai_req.get("previous_response_id"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "service_tier": openai_req.get("service_tier", "default"), "store": store,
+        # Unset sampling stays unset upstream, so the echo says null, not OpenAI's 1.0.
+        "temperature": openai_req.get("temperature"), "top_p": openai_req.get("top_p"),
+        "text": text, "tool_choice": openai_req.get("tool_choice", "auto"),
+        "tools": openai_req.get("tools", []), "top_logprobs": openai_req.get("top_logprobs", 0),
+        "truncation": openai_req.get("truncation", "disabled"), "usage": None,
+        "user": openai_req.get("user"), "metadata": openai_req.get("metadata", {}),
+        "safety_identifier": openai_req.get("safety_identifier"),
+        "prompt_cache_key": openai_req.get("prompt_cache_key"),
+    }
+
+
+def input_items_page(items: Sequence[Dict[str, Any]], limit: int = 20, order: str = "desc",
+                     after: Optional[str] = None) -> Dict[str, Any]:
+    """Return one page of a stored response's input items, as ``GET .../input_items`` lists it.
+
+    :raises InvalidRequest: for an ``after`` id that is not among the items.
+    """
+    ordered = list(items) if order == "asc" else list(reversed(items))
+    start = 0
+    if after is not None:
+        ids = [item.get("id") for item in ordered]
+        if after not in ids:
+            raise InvalidRequest("No input item with id '%s' in this response." % after[:64],
+                                 param="after", code="invalid_value")
+        start = ids.index(after) + 1
+    page = ordered[start:start + limit]
+    return {"object": "list", "data": page,
+            "first_id": page[0].get("id") if page else None,
+            "last_id": page[-1].get("id") if page else None,
+            "has_more": start + limit < len(ordered)}
