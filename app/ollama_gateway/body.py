@@ -1,15 +1,25 @@
-"""JSON bodies in and out of the views: the request's, read and validated; ours, rendered.
+"""JSON bodies in and out of the views: the request's, read, decoded and validated; ours, rendered.
 
 Clients such as LangChain send ``null`` for every unset option; OpenAI treats
 that as "not given", and so do we.
+
+Request bodies may come compressed (``Content-Encoding``): OpenAI's Codex CLI
+sends ``zstd``. :func:`decode_body` undoes the codings over plain bytes, in
+steps of bounded output, so a small body that inflates without end (a "zip
+bomb") is refused at ``MAX_BODY_BYTES`` of output before memory grows past it.
 """
 import json
-from typing import Any, Dict
+import logging
+import threading
+import zlib
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from flask import Response, request
 
 from . import schemas, state
-from .errors import APIError, InvalidRequest, RequestTooLarge
+from .errors import APIError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
+
+log = logging.getLogger("ollama_gateway")
 
 _JSON = "application/json"
 
@@ -26,13 +36,16 @@ def error_response(exc: APIError) -> Response:
 
 
 def read_json(schema_name: str) -> Dict[str, Any]:
-    """Return the request's JSON object, top-level nulls removed, validated."""
+    """Return the request's JSON object, decoded, top-level nulls removed, validated."""
     limit = state.current().settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLarge("The request body is larger than %d bytes." % limit)
     raw = request.get_data(cache=False)
     if len(raw) > limit:
         raise RequestTooLarge("The request body is larger than %d bytes." % limit)
+    codings = request.headers.get("Content-Encoding")
+    if codings:
+        raw = decode_body(raw, codings, limit)
     if not raw.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.",
                              code="invalid_json")
@@ -46,3 +59,270 @@ def read_json(schema_name: str) -> Dict[str, Any]:
     doc = {key: value for key, value in doc.items() if value is not None}
     schemas.validate(schema_name, doc)
     return doc
+
+
+# --- Content-Encoding ------------------------------------------------------------------------
+
+#: The codings undone, as listed in a 415's message and ``Accept-Encoding``.
+ACCEPTED_CODINGS = ("zstd", "gzip", "x-gzip", "deflate", "identity")
+#: Bytes of output per decompression call: the unit in which the limit is checked.
+_STEP = 64 * 1024
+#: urllib3 refuses longer chains (a stack of codings only multiplies the work).
+_MAX_CODINGS = 5
+#: RFC 8878 3.1.1.1.2: decoders should allow windows of at least 8 MB.
+_MIN_ZSTD_WINDOW = 8 * 1024 * 1024
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+_zstandard_lock = threading.Lock()
+_zstandard_found = []  # type: List[Any]  # [the module, or None], once looked for
+
+
+def _zstandard() -> Any:
+    """Return the ``zstandard`` module, or None (warned about once) if it is not installed."""
+    with _zstandard_lock:
+        if not _zstandard_found:
+            try:
+                import zstandard
+            except ImportError:
+                zstandard = None
+                # Not a start-up error: the gateway serves every other body
+                # without it; only zstd ones (Codex CLI) are refused.
+                log.warning("a request body came with Content-Encoding: zstd, but the "
+                            "zstandard package is not installed; such requests get 415 "
+                            "until you install ollama-gateway[zstd]")
+            _zstandard_found.append(zstandard)
+        return _zstandard_found[0]
+
+
+def decode_body(raw: bytes, codings: str, limit: int) -> bytes:
+    """Return ``raw`` with the codings of a ``Content-Encoding`` value undone.
+
+    The codings are listed in the order they were applied, so they are undone
+    from the last. No step produces more than ``limit + 1`` bytes. A body of
+    zero bytes has nothing to undo and stays empty.
+
+    :raises UnsupportedMediaType: an unknown coding, too many, or zstd without ``zstandard``.
+    :raises RequestTooLarge: a step's output is longer than ``limit``.
+    :raises InvalidRequest: the data is not valid for its coding (code ``invalid_body``).
+    """
+    names = [name.strip().lower() for name in codings.split(",")]
+    names = [name for name in names if name and name != "identity"]
+    unknown = [name for name in names if name not in _DECODERS]
+    if unknown:
+        raise _unsupported("We cannot decode a request body with Content-Encoding %r; "
+                           "accepted codings: %s." % (unknown[0][:40], ", ".join(_accepted())))
+    if len(names) > _MAX_CODINGS:
+        raise _unsupported("The request body has %d content codings; at most %d are accepted."
+                           % (len(names), _MAX_CODINGS))
+    if "zstd" in names and _zstandard() is None:
+        raise _unsupported("This gateway cannot decode Content-Encoding zstd: the zstandard "
+                           "package is not installed (pip install 'ollama-gateway[zstd]'). "
+                           "Send the body uncompressed or as %s." % ", ".join(_accepted()[:-1]))
+    body = raw
+    for name in reversed(names):
+        if body:
+            body = _DECODERS[name](body, limit, name)
+    return body
+
+
+def _accepted() -> List[str]:
+    """Return the codings this process can undo (zstd only with ``zstandard``)."""
+    if _zstandard_found and _zstandard_found[0] is None:
+        return [name for name in ACCEPTED_CODINGS if name != "zstd"]
+    return list(ACCEPTED_CODINGS)
+
+
+def _unsupported(message: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(message, accept_encoding=", ".join(_accepted()))
+
+
+def _too_large(limit: int, coding: str) -> RequestTooLarge:
+    return RequestTooLarge("The request body is larger than %d bytes once decoded "
+                           "(Content-Encoding %s)." % (limit, coding))
+
+
+def _corrupt(coding: str, reason: str) -> InvalidRequest:
+    return InvalidRequest("The request body could not be decoded as Content-Encoding %s: %s."
+                          % (coding, reason[:120]), code="invalid_body")
+
+
+class _Output:
+    """Decompressed pieces, refused as soon as they add up to more than the limit."""
+
+    def __init__(self, limit: int, coding: str) -> None:
+        self.limit, self.coding, self.size = limit, coding, 0
+        self.pieces = []  # type: List[bytes]
+
+    def room(self) -> int:
+        """Return how much the next call may produce: a step, or one byte past the limit."""
+        return min(_STEP, self.limit + 1 - self.size)
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise _too_large(self.limit, self.coding)
+        self.pieces.append(piece)
+
+    def join(self) -> bytes:
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+
+
+def _inflate(source: memoryview, start: int, out: _Output, wbits: int) -> int:
+    """Inflate the zlib, gzip or raw deflate stream at ``source[start:]``; return where it ends."""
+    inflater = zlib.decompressobj(wbits)
+    pos = start
+    tail = b""  # type: Any
+    while not inflater.eof:
+        if not tail:
+            # Input goes in by steps as well: unconsumed_tail is a fresh copy
+            # of what is left of the input after every call.
+            tail = source[pos:pos + _STEP]
+            pos += len(tail)
+        # max_length bounds the output; what it leaves unread waits in unconsumed_tail.
+        piece = inflater.decompress(tail, out.room())
+        if not piece and not tail and not inflater.eof:
+            raise _corrupt(out.coding, "the compressed data ends early")
+        tail = inflater.unconsumed_tail
+        out.add(piece)
+    return pos - len(inflater.unused_data) - len(tail)
+
+
+def _gunzip(data: bytes, limit: int, coding: str) -> bytes:
+    out = _Output(limit, coding)
+    source = memoryview(data)
+    try:
+        end = _inflate(source, 0, out, 16 + zlib.MAX_WBITS)
+        # RFC 1952 2.2: a gzip file may hold several members, read one after another.
+        while source[end:end + 2] == b"\x1f\x8b":
+            end = _inflate(source, end, out, 16 + zlib.MAX_WBITS)
+    except zlib.error as exc:
+        raise _corrupt(coding, str(exc)) from None
+    if end < len(data):
+        raise _corrupt(coding, "there is data after the end of the compressed stream")
+    return out.join()
+
+
+def _is_zlib_header(data: bytes) -> bool:
+    """Return whether ``data`` starts with a zlib header (RFC 1950 2.2) without a preset dictionary."""
+    return (len(data) >= 2 and data[0] & 0x0F == 8 and data[0] >> 4 <= 7
+            and not data[1] & 0x20 and (data[0] << 8 | data[1]) % 31 == 0)
+
+
+def _inflate_deflate(data: bytes, limit: int, coding: str) -> bytes:
+    # HTTP's deflate is zlib-wrapped (RFC 9110 8.4.1.2), but early servers sent
+    # raw deflate; browsers take both by sniffing the two header bytes, as we do.
+    out = _Output(limit, coding)
+    wbits = zlib.MAX_WBITS if _is_zlib_header(data) else -zlib.MAX_WBITS
+    try:
+        end = _inflate(memoryview(data), 0, out, wbits)
+    except zlib.error as exc:
+        raise _corrupt(coding, str(exc)) from None
+    if end < len(data):
+        raise _corrupt(coding, "there is data after the end of the compressed stream")
+    return out.join()
+
+
+def _unzstd(data: bytes, limit: int, coding: str) -> bytes:
+    zstandard = _zstandard()
+    out = _Output(limit, coding)
+    max_window = max(_MIN_ZSTD_WINDOW, limit)
+    frames = _zstd_frames(memoryview(data), coding)
+    declared = 0
+    for _, content_size, window in frames:
+        # The headers' promise is checked first: it is cheap, and the decoder
+        # refuses a frame whose content differs from it anyway.
+        declared += content_size or 0
+        if declared > limit:
+            raise _too_large(limit, coding)
+        if window > max_window:
+            raise RequestTooLarge("The zstd request body asks for a %d-byte window; at most %d "
+                                  "is accepted." % (window, max_window))
+    decompressor = zstandard.ZstdDecompressor(max_window_size=max_window)
+    try:
+        for frame, _, _ in frames:
+            # Never decompress(): it sizes its output from the frame header.
+            with decompressor.stream_reader(frame) as reader:
+                while True:
+                    piece = reader.read(out.room())
+                    if not piece:
+                        break
+                    out.add(piece)
+    except zstandard.ZstdError as exc:
+        raise _corrupt(coding, str(exc)) from None
+    return out.join()
+
+
+def _zstd_frames(data: memoryview, coding: str) -> List[Tuple[memoryview, Optional[int], int]]:
+    """Return the zstd frames of ``data`` as (bytes, declared content size, window size).
+
+    The stream reader stops quietly where the input ends, so the frame layout
+    (RFC 8878 3.1) is walked here to tell a whole stream from a truncated one.
+    Skippable frames are left out.
+    """
+    frames = []  # type: List[Tuple[memoryview, Optional[int], int]]
+    pos = 0
+    while pos < len(data):
+        magic = bytes(data[pos:pos + 4])
+        if len(magic) == 4 and magic[1:] == b"\x2a\x4d\x18" and magic[0] & 0xF0 == 0x50:
+            if pos + 8 > len(data):
+                raise _corrupt(coding, "the compressed data ends early")
+            pos += 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
+            if pos > len(data):
+                raise _corrupt(coding, "the compressed data ends early")
+            continue
+        if magic != _ZSTD_MAGIC:
+            raise _corrupt(coding, "bad frame header" if pos == 0 else
+                           "there is data after the end of the compressed stream")
+        end, content_size, window = _zstd_frame_end(data, pos, coding)
+        frames.append((data[pos:end], content_size, window))
+        pos = end
+    return frames
+
+
+def _zstd_frame_end(data: memoryview, start: int, coding: str) -> Tuple[int, Optional[int], int]:
+    """Return where the frame at ``start`` ends, its declared content size and its window size."""
+    def need(end: int) -> int:
+        if end > len(data):
+            raise _corrupt(coding, "the compressed data ends early")
+        return end
+
+    need(start + 5)
+    descriptor = data[start + 4]  # after the 4-byte magic
+    if descriptor & 0x08:
+        raise _corrupt(coding, "bad frame header")
+    single_segment = bool(descriptor & 0x20)
+    pos = start + 5
+    window = 0
+    if not single_segment:
+        need(pos + 1)
+        base = 1 << (10 + (data[pos] >> 3))
+        window = base + (base >> 3) * (data[pos] & 7)
+        pos += 1
+    pos += (0, 1, 2, 4)[descriptor & 3]  # dictionary id
+    size_bytes = (1 if single_segment else 0, 2, 4, 8)[descriptor >> 6]
+    content_size = None  # type: Optional[int]
+    if size_bytes:
+        content_size = int.from_bytes(data[pos:need(pos + size_bytes)], "little")
+        content_size += 256 if size_bytes == 2 else 0
+        pos += size_bytes
+    if single_segment:
+        window = content_size or 0
+    while True:
+        header = int.from_bytes(data[pos:need(pos + 3)], "little")
+        kind = header >> 1 & 3
+        if kind == 3:
+            raise _corrupt(coding, "bad block header")
+        pos += 3 + (1 if kind == 1 else header >> 3)  # an RLE block stores one byte
+        if header & 1:
+            break
+    if descriptor & 0x04:
+        pos += 4  # content checksum
+    return need(pos), content_size, window
+
+
+_DECODERS = {
+    "gzip": _gunzip,
+    "x-gzip": _gunzip,
+    "deflate": _inflate_deflate,
+    "zstd": _unzstd,
+}  # type: Dict[str, Callable[[bytes, int, str], bytes]]

@@ -15,18 +15,28 @@ from .errors import APIError, MethodNotAllowed, NotFound
 
 #: (method, path under the prefix) of every endpoint, as listed in 404 messages.
 ENDPOINTS = (("POST", "chat/completions"), ("POST", "completions"), ("POST", "embeddings"),
+             ("POST", "responses"), ("GET", "responses/{id}"), ("DELETE", "responses/{id}"),
+             ("GET", "responses/{id}/input_items"), ("POST", "responses/{id}/cancel"),
              ("GET", "models"), ("GET", "models/{model}"), ("GET", "healthz"), ("GET", "readyz"))
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+def _matches(endpoint: str, path: str) -> bool:
+    """Return whether ``path`` is an instance of ``endpoint`` (``{model}`` spans slashes)."""
+    if "{" not in endpoint:
+        return path == endpoint
+    head, _, rest = endpoint.partition("{")
+    tail = rest.partition("}")[2]
+    if not path.startswith(head) or not path.endswith(tail) or len(path) <= len(head + tail):
+        return False
+    middle = path[len(head):len(path) - len(tail)]
+    return endpoint.endswith("{model}") or "/" not in middle
+
+
 def _allowed_methods(path: str) -> Optional[str]:
-    """Return the method an endpoint at ``path`` takes, or None if there is none."""
-    for method, endpoint in ENDPOINTS:
-        if path == endpoint or (endpoint.endswith("{model}") and
-                                path.startswith(endpoint[:-len("{model}")]) and
-                                len(path) > len(endpoint) - len("{model}")):
-            return method
-    return None
+    """Return the methods the endpoint at ``path`` takes (``"GET, DELETE"``), or None."""
+    methods = [method for method, endpoint in ENDPOINTS if _matches(endpoint, path)]
+    return ", ".join(methods) if methods else None
 
 
 def _suggestion(path: str) -> Optional[Tuple[str, str]]:
@@ -37,18 +47,19 @@ def _suggestion(path: str) -> Optional[Tuple[str, str]]:
         # A base URL missing /v1, or with it twice, leaves the endpoint at the end.
         if clean.endswith("/" + endpoint) or clean == endpoint:
             return method, endpoint
-    if "models/" in clean:
-        return "GET", "models/{model}"
+    for prefix in ("models/", "responses/"):
+        if prefix in clean:
+            return next(e for e in ENDPOINTS if e[1].startswith(prefix))
     close = difflib.get_close_matches(clean, [e for _, e in statics], n=1, cutoff=0.6)
     return next(e for e in statics if e[1] == close[0]) if close else None
 
 
 def not_found(path: str, base: str) -> APIError:
     """Return the 404 for ``path`` (relative to ``base``, which ends with ``/``)."""
-    supported = ", ".join("%s %s%s" % (m, base, e) for m, e in ENDPOINTS)
+    supported = "under %s: %s" % (base, ", ".join("%s %s" % (m, e) for m, e in ENDPOINTS))
     guess = _suggestion(path)
     hint = " Did you mean %s %s%s?" % (guess[0], base, guess[1]) if guess else ""
-    return NotFound("Invalid URL (%s %s).%s Supported routes: %s."
+    return NotFound("Invalid URL (%s %s).%s Supported routes %s."
                     % (request.method, request.script_root + request.path, hint, supported),
                     code="unknown_url")
 
@@ -61,7 +72,7 @@ def _unknown(path: str, base: str) -> Response:
                              % (request.method, base, path, allowed),
                              code="method_not_allowed")
     response = error_response(error)
-    response.headers["Allow"] = allowed + (", HEAD" if allowed == "GET" else "") + ", OPTIONS"
+    response.headers["Allow"] = allowed + (", HEAD" if "GET" in allowed else "") + ", OPTIONS"
     return response
 
 

@@ -8,8 +8,9 @@ from ollama_gateway import OllamaGateway, create_app
 
 from .shapes import assert_error
 
-SUPPORTED = ["POST {0}chat/completions", "POST {0}completions", "POST {0}embeddings",
-             "GET {0}models", "GET {0}models/{{model}}"]
+SUPPORTED = ["POST chat/completions", "POST completions", "POST embeddings", "POST responses",
+             "GET responses/{{id}}", "DELETE responses/{{id}}", "GET responses/{{id}}/input_items",
+             "GET models", "GET models/{{model}}"]
 
 
 def host_app(ollama_url):
@@ -62,8 +63,9 @@ def test_unknown_path_is_openai_404(servers, ollama, mode, method, path, hint):
     err = assert_error(resp, 404, code="unknown_url")
     assert err["type"] == "invalid_request_error"
     assert err["message"].startswith("Invalid URL (%s %s%s)" % (method, prefix, path))
+    assert "Supported routes under %s: " % prefix in err["message"]
     for route in SUPPORTED:
-        assert route.format(prefix) in err["message"]
+        assert route.format() in err["message"]
     if hint:
         assert "Did you mean %s?" % hint.format(prefix) in err["message"]
     else:
@@ -79,6 +81,10 @@ def test_unknown_path_is_openai_404(servers, ollama, mode, method, path, hint):
     pytest.param("GET", "embeddings", "POST", id="get-embeddings"),
     pytest.param("POST", "models", "GET", id="post-models"),
     pytest.param("DELETE", "models/hf.co/org/repo:Q4_K_M", "GET", id="delete-model"),
+    pytest.param("GET", "responses", "POST", id="get-responses"),
+    pytest.param("PUT", "responses/resp_1", "GET", id="put-response"),
+    pytest.param("POST", "responses/resp_1/input_items", "GET", id="post-input-items"),
+    pytest.param("GET", "responses/resp_1/cancel", "POST", id="get-cancel"),
 ])
 def test_wrong_method_is_openai_405(servers, ollama, mode, method, path, allowed):
     resp = requests.request(method, servers[mode] + PREFIX[mode] + path, timeout=10)

@@ -18,9 +18,6 @@ from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from ..errors import InvalidRequest, UpstreamError
 
-#: OpenAI's default for a function without ``parameters``: no arguments.
-EMPTY_PARAMETERS = {"type": "object", "properties": {}}  # type: Dict[str, Any]
-
 MISMATCH = "Ollama's reply does not match the forced tool's schema."
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -45,7 +42,8 @@ class ForcedTool(NamedTuple):
 
 def _parameters(function: Dict[str, Any]) -> Dict[str, Any]:
     parameters = function.get("parameters")
-    return parameters if isinstance(parameters, dict) else EMPTY_PARAMETERS
+    # OpenAI's meaning of a function without parameters: it takes none.
+    return parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
 
 
 def _describe(function: Dict[str, Any]) -> str:

@@ -476,11 +476,11 @@ def response_skeleton(openai_req: Dict[str, Any], response_id: str, created_at: 
         "temperature": openai_req.get("temperature"), "top_p": openai_req.get("top_p"),
         "text": text, "tool_choice": openai_req.get("tool_choice", "auto"),
         "tools": openai_req.get("tools", []), "top_logprobs": openai_req.get("top_logprobs", 0),
-        "truncation": openai_req.get("truncation", "disabled"), "usage": None,
-        "user": openai_req.get("user"), "metadata": openai_req.get("metadata", {}),
-        "safety_identifier": openai_req.get("safety_identifier"),
-        "prompt_cache_key": openai_req.get("prompt_cache_key"),
-    }
+        "truncation": openai_req.get("truncation", "disabled"),
+        "metadata": openai_req.get("metadata", {}),
+        # Echoed only when sent: the spec has no null for them.
+        **{name: openai_req[name] for name in ("user", "safety_identifier", "prompt_cache_key")
+           if name in openai_req}}
 
 
 def input_items_page(items: Sequence[Dict[str, Any]], limit: int = 20, order: str = "desc",

@@ -64,11 +64,12 @@ def _logprobs(entries: Any) -> List[Dict[str, Any]]:
 def usage(native: Dict[str, Any]) -> Dict[str, Any]:
     """Return Responses ``usage`` from a native final object's token counts.
 
-    Ollama counts neither cached nor reasoning tokens apart: both details are 0,
+    Ollama counts neither cached nor reasoning tokens apart: the details are 0,
     and thinking tokens are inside ``output_tokens``.
     """
     counts = ollama_usage_to_openai(native)
-    return {"input_tokens": counts["prompt_tokens"], "input_tokens_details": {"cached_tokens": 0},
+    return {"input_tokens": counts["prompt_tokens"],
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": counts["completion_tokens"],
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": counts["total_tokens"]}
@@ -90,7 +91,7 @@ class ResponsesStream:
                  new_id: Callable[[str], str], forced: Optional[ForcedTool] = None,
                  parallel_tool_calls: bool = True, max_tool_calls: Optional[int] = None,
                  encrypted_reasoning: bool = False) -> None:
-        self.response = dict(skeleton, status="in_progress", output=[], usage=None)
+        self.response = dict(skeleton, status="in_progress", output=[])
         self.done = False
         self._tools = tools
         self._new_id = new_id
