@@ -8,6 +8,7 @@ from werkzeug.serving import make_server
 from ollama_gateway import create_app
 
 from .ollama_emulator import OllamaEmulator, model_entry
+from .redis_server import redis_url  # noqa: F401  (a fixture, shared by the suite)
 from .servers import Gunicorn, InProcessServer
 
 #: The models of the second emulated host: one also on the first (to check
@@ -34,9 +35,10 @@ def ollama(emulator):
 
 
 @pytest.fixture(scope="session")
-def gateway_url(emulator):
+def gateway_url(emulator, tmp_path_factory):
     """Base URL (…/v1) of the gateway app served in-process over loopback."""
-    server = InProcessServer(create_app(ollama_url=emulator.url, read_timeout=5))
+    store = "sqlite:///%s" % (tmp_path_factory.mktemp("store") / "gateway.db")
+    server = InProcessServer(create_app(ollama_url=emulator.url, read_timeout=5, store=store))
     yield server.url + "/v1"
     server.stop()
 
@@ -44,8 +46,10 @@ def gateway_url(emulator):
 @pytest.fixture(scope="session")
 def gunicorn_url(emulator, tmp_path_factory):
     """Base URL (…/v1) of ``ollama_gateway.wsgi:app`` under gunicorn with the deploy config."""
-    server = Gunicorn(tmp_path_factory.mktemp("gunicorn") / "gunicorn.log",
-                      env={"OLLAMA_HOST": emulator.url, "OLLAMA_GATEWAY_READ_TIMEOUT": "5"})
+    logs = tmp_path_factory.mktemp("gunicorn")
+    server = Gunicorn(logs / "gunicorn.log",
+                      env={"OLLAMA_HOST": emulator.url, "OLLAMA_GATEWAY_READ_TIMEOUT": "5",
+                           "OLLAMA_GATEWAY_STORE": "sqlite:///%s" % (logs / "gateway.db")})
     yield server.url + "/v1"
     server.stop()
 

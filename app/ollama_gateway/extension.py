@@ -16,7 +16,7 @@ from . import responses_routes, routes  # noqa: F401  (their views register on t
 from .blueprint import bp
 from .fallback import register_fallback
 from .state import GatewayState
-from .store import default_store_url, open_store
+from .store import Store, StoreError, default_store_url, open_store
 from .translate import ModelMap
 from .upstream import OllamaClient
 
@@ -57,8 +57,7 @@ class OllamaGateway:
         clients = {url: OllamaClient(url, conf.connect_timeout, conf.read_timeout,
                                      conf.pool_maxsize, conf.trust_env)
                    for url in models.urls}
-        store = open_store(conf.store or default_store_url(os.environ, app.instance_path),
-                           app.instance_path)
+        store = _store(conf, app.instance_path)
         app.extensions[EXTENSION_KEY] = GatewayState(conf, clients[conf.ollama_url], clients,
                                                      models, _keys(conf), store)
         app.register_blueprint(bp, url_prefix=url_prefix if url_prefix is not None
@@ -73,6 +72,14 @@ def _keys(conf: Settings) -> FrozenSet[str]:
     except OSError as exc:
         raise ConfigError("invalid OLLAMA_GATEWAY_API_KEYS_FILE: cannot read %s: %s"
                           % (conf.api_keys_file, exc.strerror or exc)) from exc
+
+
+def _store(conf: Settings, instance_path: str) -> Optional[Store]:
+    url = conf.store or default_store_url(os.environ, instance_path)
+    try:
+        return open_store(url, instance_path)
+    except StoreError as exc:
+        raise ConfigError("invalid OLLAMA_GATEWAY_STORE: %s" % exc) from exc
 
 
 def create_app(**settings: Any) -> Flask:

@@ -1,27 +1,20 @@
 """A small key-value store for state that outlives a request.
 
-It holds stored Responses-API responses (and later rate-limit counters). One
-interface, :class:`Store`, and a backend chosen by one URL::
-
-    sqlite:///relative/path.db    embedded default; relative to ``default_dir``
-    sqlite:////absolute/path.db
-    redis://host:port/db          several hosts; also rediss:// and unix://
-                                  (the ``redis`` extra)
-    off                           no store: open_store() returns None
-
-Values are JSON objects stored as compact JSON text, and every entry expires
-after its ttl. Keys are opaque strings chosen by the caller (``resp:<id>``).
-
-Exception tree::
-
-    StoreError: the backend failed at run time (disk full, redis down); the
-                callers answer 503. Each backend maps its own exceptions to it
-                in one place (``raise ... from exc``).
-    ConfigError (from .config): an unusable ``STORE`` URL or a missing extra.
-    ValueError: a value JSON cannot carry (NaN, Infinity), a key that is
-                not UTF-8 text (a lone surrogate), or a ttl <= 0.
-
+It holds stored Responses-API responses (later, rate-limit counters): one
+interface, :class:`Store`, and a backend named by one URL: ``sqlite:///rel.db``
+(relative to ``default_dir``) or ``sqlite:////abs.db``, the embedded default;
+``redis://host:port/db``, ``rediss://`` or ``unix://`` for several hosts (the
+``redis`` extra); ``off`` for none. Values are JSON objects kept as compact
+JSON text until their ttl runs out; keys are the caller's (``resp:<id>``).
 Nothing happens at import time; connections open on first use.
+
+Exceptions::
+
+    StoreError   the backend failed at run time (disk full, redis down): a 503.
+                 Each backend maps its own errors to it in one place.
+    ConfigError  (from .config) an unusable STORE URL or a missing extra.
+    ValueError   NaN or Infinity in a value, a ttl <= 0, or a key to put that
+                 is not UTF-8 text (a lone surrogate; reads find no such key).
 """
 import contextlib
 import json
@@ -34,7 +27,6 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .config import PREFIX, ConfigError
 
-#: The file name of the embedded store in its directory.
 DB_NAME = "ollama-gateway.db"
 REDIS_PREFIX = "ollama_gateway:"
 REDIS_EXTRA_HINT = "install the extra with pip install 'ollama-gateway[redis]'"
@@ -63,15 +55,22 @@ def _decode(raw: Any) -> dict:
         raise StoreError("a stored value is not valid JSON") from exc
 
 
-def _keys(keys: List[str]) -> List[str]:
-    """Return ``keys`` without repeats; ValueError for one no backend can hold."""
-    for key in keys:
+def _keys(keys: List[str], writing: bool = False) -> List[str]:
+    """Return ``keys`` without repeats or the ones no backend can hold.
+
+    Ids come from clients, so a read of a key that can never have been stored
+    finds nothing rather than failing; a write of one raises ValueError.
+    """
+    usable = []
+    for key in dict.fromkeys(keys):
         try:
             key.encode("utf-8")
         except UnicodeEncodeError as exc:
-            # Ids come from clients; the caller rejects bad ones before this.
-            raise ValueError("a store key must be valid UTF-8 text, got %r" % (key,)) from exc
-    return list(dict.fromkeys(keys))
+            if writing:
+                raise ValueError("a store key must be UTF-8 text, got %r" % (key,)) from exc
+            continue
+        usable.append(key)
+    return usable
 
 
 def _check_ttl(ttl: float) -> float:
@@ -221,7 +220,7 @@ class SQLiteStore(Store):
     def put_many(self, entries: Dict[str, dict], ttl: float) -> None:
         """Return nothing; stores all ``entries`` in one transaction."""
         expires_at = self._clock() + _check_ttl(ttl)
-        rows = [(key, _encode(entries[key]), expires_at) for key in _keys(list(entries))]
+        rows = [(key, _encode(entries[key]), expires_at) for key in _keys(list(entries), True)]
         if not rows:
             return
         with self._write() as conn:
@@ -238,16 +237,20 @@ class SQLiteStore(Store):
             conn.execute("DELETE FROM kv WHERE rowid IN (SELECT rowid FROM kv "
                          "WHERE expires_at <= ? LIMIT ?)", (now, self.purge_limit))
 
+    def _chunks(self, keys: List[str]) -> Iterator[Tuple[List[str], str]]:
+        """Return (keys, placeholders) in pieces one statement takes."""
+        for start in range(0, len(keys), self._chunk):
+            chunk = keys[start:start + self._chunk]
+            yield chunk, ",".join("?" * len(chunk))
+
     def get_many(self, keys: List[str]) -> Dict[str, dict]:
         """Return ``{key: value}`` for the keys found and not expired."""
         keys, found = _keys(keys), {}
         now = self._clock()
         with self._connection() as conn:
-            for start in range(0, len(keys), self._chunk):
-                chunk = keys[start:start + self._chunk]
-                sql = ("SELECT key, value FROM kv WHERE expires_at > ? AND key IN (%s)"
-                       % ",".join("?" * len(chunk)))
-                found.update(conn.execute(sql, [now] + chunk).fetchall())
+            for chunk, marks in self._chunks(keys):
+                found.update(conn.execute("SELECT key, value FROM kv WHERE expires_at > ? "
+                                          "AND key IN (%s)" % marks, [now] + chunk))
         return {key: _decode(raw) for key, raw in found.items()}
 
     def delete_many(self, keys: List[str]) -> int:
@@ -257,11 +260,9 @@ class SQLiteStore(Store):
             return 0
         now = self._clock()
         with self._write() as conn:
-            for start in range(0, len(unique), self._chunk):
-                chunk = unique[start:start + self._chunk]
-                sql = ("DELETE FROM kv WHERE expires_at > ? AND key IN (%s)"
-                       % ",".join("?" * len(chunk)))
-                deleted += conn.execute(sql, [now] + chunk).rowcount
+            for chunk, marks in self._chunks(unique):
+                deleted += conn.execute("DELETE FROM kv WHERE expires_at > ? AND key IN (%s)"
+                                        % marks, [now] + chunk).rowcount
         return deleted
 
     def ping(self) -> None:
@@ -295,7 +296,7 @@ class RedisStore(Store):
         try:
             timeouts = {"socket_timeout": timeout}
             if not url.lower().startswith("unix:"):
-                # redis<4.2 refuses it for unix sockets, whose connect() never waits.
+                # redis-py < 4.6 refuses it for unix sockets, whose connect() never waits.
                 timeouts["socket_connect_timeout"] = timeout
             self._client = redis.Redis.from_url(url, **timeouts)
         except ValueError as exc:
@@ -304,7 +305,8 @@ class RedisStore(Store):
     def put_many(self, entries: Dict[str, dict], ttl: float) -> None:
         """Return nothing; stores all ``entries`` in one MULTI/EXEC pipeline."""
         millis = max(1, int(math.ceil(_check_ttl(ttl) * 1000)))
-        rows = [(REDIS_PREFIX + key, _encode(entries[key])) for key in _keys(list(entries))]
+        rows = [(REDIS_PREFIX + key, _encode(entries[key]))
+                for key in _keys(list(entries), True)]
         if not rows:
             return
         with _mapped(self._errors, "redis"):

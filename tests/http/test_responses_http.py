@@ -17,10 +17,14 @@ FN = {"type": "function", "name": "lookup", "strict": False,
       "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}
 
 
-@pytest.fixture(scope="module")
-def servers(emulator, tmp_path_factory):
-    """Three gateways on one SQLite store: two open, one with two keys; and one storing nothing."""
-    db = "sqlite:///" + str(tmp_path_factory.mktemp("store") / "responses.db")
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def servers(request, emulator, tmp_path_factory):
+    """Gateways on one store (SQLite file, or a real redis-server): two open ones (as two
+    workers or hosts would be), one with two keys; and one storing nothing."""
+    if request.param == "sqlite":
+        db = "sqlite:///" + str(tmp_path_factory.mktemp("store") / "responses.db")
+    else:
+        db = request.getfixturevalue("redis_url")
     apps = {"a": create_app(ollama_url=emulator.url, store=db, read_timeout=5),
             "b": create_app(ollama_url=emulator.url, store=db, read_timeout=5),
             "keyed": create_app(ollama_url=emulator.url, store=db, read_timeout=5,
