@@ -256,6 +256,12 @@ def _listing(values: List[object]) -> str:
     words = [_quote(v) for v in values] or ["null"]
     if len(words) < 3:
         return " and ".join(words)
+    # Bounded like every other message: Responses input items have 30 types.
+    shown = len(words)
+    while shown > 2 and len(", ".join(words[:shown])) > 200:
+        shown -= 1
+    if shown < len(words):
+        return ", ".join(words[:shown]) + ", and %d more" % (len(words) - shown)
     return ", ".join(words[:-1]) + ", and " + words[-1]
 
 

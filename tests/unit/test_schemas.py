@@ -2,6 +2,7 @@
 import hashlib
 import json
 import pathlib
+import re
 
 import pytest
 
@@ -301,3 +302,195 @@ def test_shortcut_only_accepts_what_the_full_validator_accepts():
 ])
 def test_shortcut_takes_plain_requests(doc):
     assert schemas._shortcut("chat_completions.request")(doc)
+
+
+# -- the Responses API request -------------------------------------------------
+
+def responses(input_items: object = "hi", **fields: object) -> dict:
+    """Return a Responses request with ``input_items`` as its ``input``."""
+    return dict({"model": "llama3.2", "input": input_items}, **fields)
+
+
+def said(role: str, *parts: dict) -> dict:
+    return {"type": "message", "role": role, "content": list(parts)}
+
+
+TEXT = {"type": "input_text", "text": "What is in this image?"}
+IMAGE = {"type": "input_image", "image_url": PNG, "detail": "auto"}
+OUTPUT_TEXT = {"type": "output_text", "text": "A cat.", "annotations": [], "logprobs": []}
+FUNCTION = {"type": "function", "name": "get_weather", "description": "Weather in a city",
+            "strict": True, "parameters": {"type": "object", "properties": {
+                "city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}}
+NAMESPACE = {"type": "namespace", "name": "docs", "description": "Docs server", "tools": [
+    {"type": "function", "name": "search", "parameters": {"type": "object"}},
+    {"type": "custom", "name": "raw"}]}
+CUSTOM = {"type": "custom", "name": "apply_patch", "description": "Edit files",
+          "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+ITEMS = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+     "arguments": "{\"city\": \"Paris\"}"},
+    {"type": "function_call_output", "call_id": "call_1", "output": "18 C, sunny"},
+    {"type": "custom_tool_call", "call_id": "call_2", "name": "apply_patch", "input": "*** Begin"},
+    {"type": "custom_tool_call_output", "call_id": "call_2", "output": "Done"},
+    {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "Hm."}],
+     "encrypted_content": "gAAAA"},
+    {"type": "item_reference", "id": "msg_1"},
+    {"id": "msg_2"},
+    dict(said("assistant", OUTPUT_TEXT), id="msg_3", status="completed"),
+    {"role": "assistant", "content": "It is sunny."},
+]
+
+RESPONSES_VALID = [
+    pytest.param(responses(), id="minimal"),
+    pytest.param(responses([said("user", TEXT, IMAGE)]), id="text-and-image-parts"),
+    pytest.param(responses([{"role": "user", "content": [TEXT, IMAGE]}]),
+                 id="message-without-type"),
+    pytest.param(responses(ITEMS), id="item-types"),
+    pytest.param(responses(tools=[FUNCTION, NAMESPACE, CUSTOM, {"type": "web_search"},
+                                  {"type": "custom", "name": "free", "format": {"type": "text"}}]),
+                 id="tools"),
+    pytest.param(responses(tool_choice="auto"), id="tool-choice-auto"),
+    pytest.param(responses(tool_choice="required"), id="tool-choice-required"),
+    pytest.param(responses(tool_choice={"type": "function", "name": "get_weather"}),
+                 id="tool-choice-function"),
+    pytest.param(responses(tool_choice={"type": "custom", "name": "apply_patch"}),
+                 id="tool-choice-custom"),
+    pytest.param(responses(tool_choice={"type": "allowed_tools", "mode": "auto", "tools": [
+        {"type": "function", "name": "get_weather"}]}), id="tool-choice-allowed-tools"),
+    pytest.param(responses(tool_choice={"type": "web_search_preview"}), id="tool-choice-hosted"),
+    pytest.param(responses(some_extension={"any": 1}, keep_alive="5m"), id="unknown-top-level"),
+    pytest.param(responses(text={"format": {"type": "json_schema", "name": "answer", "strict": True,
+                                            "schema": {"type": "object"}}, "verbosity": "low"}),
+                 id="text-format-json-schema"),
+    pytest.param(responses(text={"format": {"type": "json_object"}}), id="text-format-json-object"),
+    pytest.param(responses(instructions=None, temperature=None, max_output_tokens=None,
+                           previous_response_id=None, reasoning=None, stream=None),
+                 id="nullable-fields"),
+    pytest.param(responses(tools=[{"type": "file_search", "vector_store_ids": ["vs_1"], "filters": {
+        "type": "and", "filters": [{"type": "eq", "key": "a", "value": 1}, {
+            "type": "or", "filters": [{"type": "in", "key": "b", "value": ["x", "y"]}]}]}}]),
+                 id="recursive-compound-filter"),
+]
+
+RESPONSES_INVALID = [
+    pytest.param(responses([said("user", TEXT), said("user", IMAGE), {"role": "user", "content": [
+        {"type": "input_image", "image_url": {"url": PNG}, "detail": "auto"}]}]),
+                 "input[2].content[0].image_url", "invalid_type", id="image-url-object"),
+    pytest.param(responses([said("user", TEXT), {"type": "bogus"}]),
+                 "input[1].type", "invalid_value", id="unknown-item-type"),
+    pytest.param(responses(temperature=3), "temperature", "invalid_value", id="temperature-3"),
+    pytest.param(responses(max_output_tokens="x"), "max_output_tokens", "invalid_type",
+                 id="max-output-tokens-string"),
+    pytest.param(responses(tools=[{"type": "retrieval"}]), "tools[0].type", "invalid_value",
+                 id="unknown-tool-type"),
+    pytest.param(responses(tool_choice="any"), "tool_choice", "invalid_value",
+                 id="tool-choice-any"),
+    pytest.param(responses([{"type": "function_call", "name": "f", "arguments": "{}"}]),
+                 "input[0].call_id", "missing_required_parameter", id="function-call-without-id"),
+    pytest.param(responses([{"role": "wizard", "content": "x"}]), "input[0].role", "invalid_value",
+                 id="role-wizard"),
+    pytest.param(responses(tools=[dict(CUSTOM, format={"type": "grammar", "syntax": "ebnf",
+                                                       "definition": "x"})]),
+                 "tools[0].format.syntax", "invalid_value", id="grammar-syntax"),
+    pytest.param(responses(text={"format": {"type": "json_schema", "schema": {}}}),
+                 "text.format.name", "missing_required_parameter", id="json-schema-without-name"),
+    pytest.param(responses(tools=[{"type": "file_search", "vector_store_ids": [], "filters": {
+        "type": "and", "filters": [{"type": "or", "filters": [{"type": "near", "key": "k",
+                                                                "value": 1}]}]}}]),
+                 "tools[0].filters.filters[0].filters[0].type", "invalid_value",
+                 id="recursive-filter-type"),
+]
+
+
+@pytest.mark.parametrize("doc", RESPONSES_VALID)
+def test_responses_valid(doc: dict) -> None:
+    schemas.validate("responses.request", doc)
+
+
+@pytest.mark.parametrize("doc", [
+    # Required by the spec, left out by real clients (Codex CLI, the SDKs), accepted by
+    # OpenAI's API: schemas/generate.py's RELAXED_REQUIRED drops them from the request.
+    pytest.param(responses([said("user", {"type": "input_image", "image_url": PNG})]),
+                 id="image-without-detail"),
+    pytest.param(responses(tools=[{"type": "function", "name": "f"}]),
+                 id="function-without-strict-and-parameters"),
+    pytest.param(responses([{"type": "reasoning", "summary": []}]), id="reasoning-without-id"),
+    pytest.param(responses([{"type": "message", "role": "assistant", "content": [
+        {"type": "output_text", "text": "x"}]}]), id="output-message-without-id-status"),
+    pytest.param(responses(tools=[{"type": "namespace", "name": "crm", "tools": [
+        {"type": "function", "name": "f"}]}]), id="namespace-without-description"),
+])
+def test_responses_relaxed(doc: dict) -> None:
+    schemas.validate("responses.request", doc)
+    # The response schemas keep the spec's requirements.
+    assert "detail" in json.dumps(schemas.load("responses.response"))
+
+
+@pytest.mark.parametrize("doc, param, code", RESPONSES_INVALID)
+def test_responses_invalid(doc: dict, param: str, code: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate("responses.request", doc)
+    assert (caught.value.param, caught.value.code) == (param, code), caught.value.message
+    assert caught.value.status == 400 and len(caught.value.message) < 300
+
+
+def test_responses_unknown_item_type_lists_the_accepted_ones() -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate("responses.request", responses([{"type": "bogus"}]))
+    assert caught.value.message.startswith("Invalid value: 'bogus'. Supported values are: "
+                                           "'message', 'function_call', ")
+    assert "'function_call_output'" in caught.value.message
+    assert re.search(r", and \d+ more\.$", caught.value.message)  # bounded; null not listed
+
+
+def test_responses_request_is_open_at_the_top_only() -> None:
+    schema = schemas.load("responses.request")
+    assert "additionalProperties" not in schema
+    assert "model" not in schema.get("required", ())  # a stored prompt may name it
+    assert set(schema["$defs"]) == {"CompoundFilter"}  # the one recursive node
+
+
+def test_responses_examples() -> None:
+    item = dict(said("assistant", OUTPUT_TEXT), id="msg_1", status="completed")
+    answer = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+              "model": "m", "output": [item], "error": None, "incomplete_details": None,
+              "instructions": None, "tools": [], "tool_choice": "auto", "parallel_tool_calls": True,
+              "metadata": {}, "temperature": None, "top_p": None}
+    schemas.validate("responses.response", answer)
+    schemas.validate("responses.input_items", {"object": "list", "data": [
+        dict(said("user", TEXT), id="msg_0")], "first_id": "msg_0", "last_id": "msg_0",
+        "has_more": False})
+    for event in [
+            {"type": "response.created", "sequence_number": 0, "response": answer},
+            {"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_1",
+             "output_index": 0, "content_index": 0, "delta": "A", "logprobs": []},
+            {"type": "response.completed", "sequence_number": 2, "response": answer}]:
+        schemas.validate("responses.stream_event", event)
+    del answer["output"][0]["content"][0]["annotations"]
+    with pytest.raises(errors.InvalidRequest) as caught:
+        schemas.validate("responses.response", answer)
+    assert caught.value.param == "output[0].content[0].annotations"
+
+
+def test_recursive_ref_is_safe_across_threads() -> None:
+    # jsonschema 3.2's RefResolver keeps a scope stack on the shared validator;
+    # with only fragment refs and no $id every resolution is the same.
+    import threading
+    good = responses(tools=[{"type": "file_search", "vector_store_ids": [], "filters": {
+        "type": "and", "filters": [{"type": "or", "filters": [{"type": "eq", "key": "k",
+                                                              "value": 1}]}] * 20}}])
+    bad = json.loads(json.dumps(good).replace('"eq"', '"near"'))
+    checker = schemas._validator("responses.request")
+    verdicts = []  # type: list
+
+    def run() -> None:
+        for _ in range(30):
+            verdicts.append((checker.is_valid(good), checker.is_valid(bad)))
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(verdicts) == {(True, False)}

@@ -107,11 +107,16 @@ _TEXT_PARTS = ("input_text", "output_text", "text", "summary_text", "reasoning_t
 
 
 def _content_parts(content: Any, role: str) -> List[Dict[str, Any]]:
-    """Return message content as a part list (a plain string becomes one text part)."""
+    """Return message content as a part list (a plain string becomes one text part).
+
+    ``output_text`` parts get the ``annotations`` and ``logprobs`` lists that
+    clients may leave out but an OpenAI item listing always carries.
+    """
     if isinstance(content, str):
-        return [{"type": "output_text" if role == "assistant" else "input_text", "text": content,
-                 **({"annotations": []} if role == "assistant" else {})}]
-    return list(content)
+        content = [{"type": "output_text" if role == "assistant" else "input_text",
+                    "text": content}]
+    return [dict({"annotations": [], "logprobs": []}, **part)
+            if part.get("type") == "output_text" else part for part in content]
 
 
 def _text_and_images(parts: Sequence[Dict[str, Any]], param: str,
