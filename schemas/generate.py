@@ -112,7 +112,7 @@ RELAXED_REQUIRED = {
     "responses.request": {
         "InputImageContent": ["detail"],
         "ReasoningItem": ["id"],
-        "OutputMessage": ["id", "status"],
+        "OutputMessage": ["id", "type", "status"],
         "OutputTextContent": ["annotations", "logprobs"],
         "FunctionTool": ["strict", "parameters"],
         "NamespaceToolParam": ["description"],

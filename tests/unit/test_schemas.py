@@ -418,6 +418,8 @@ def test_responses_valid(doc: dict) -> None:
     pytest.param(responses([{"type": "reasoning", "summary": []}]), id="reasoning-without-id"),
     pytest.param(responses([{"type": "message", "role": "assistant", "content": [
         {"type": "output_text", "text": "x"}]}]), id="output-message-without-id-status"),
+    pytest.param(responses([{"role": "assistant", "content": [
+        {"type": "output_text", "text": "x"}]}]), id="ai-sdk-assistant-history-untyped"),
     pytest.param(responses(tools=[{"type": "namespace", "name": "crm", "tools": [
         {"type": "function", "name": "f"}]}]), id="namespace-without-description"),
 ])
