@@ -31,7 +31,6 @@ model_provider = "gateway"
 approval_policy = "never"
 sandbox_mode = "danger-full-access"
 check_for_update_on_startup = false
-web_search = "disabled"
 
 [analytics]
 enabled = false

@@ -74,6 +74,10 @@ def test_plain_answer(codex, ollama):
     assert chat["model"] == MODEL and chat.get("stream") is not False, chat
     # Codex's default tools reached Ollama as functions; its prompt is the last user message.
     assert "exec_command" in tool_names(chat), chat.get("tools")
+    # Its default request also declares the hosted web_search (not offered to the model)
+    # and a namespace tool (expanded into <namespace>__<function>).
+    assert not any("web_search" in name for name in tool_names(chat)), tool_names(chat)
+    assert any(name.startswith("multi_agent_v1__") for name in tool_names(chat)), tool_names(chat)
     last = chat["messages"][-1]
     assert (last["role"], last["content"]) == ("user", "say cheese"), chat["messages"][-3:]
     assert chat["messages"][0]["role"] == "system", chat["messages"][0]
