@@ -19,6 +19,10 @@ $(VENV)/.run-installed: $(BIN)/python setup.cfg setup.py
 $(VENV)/.test-installed: $(VENV)/.run-installed tests/js/package-lock.json | system-tools
 	$(BIN)/python -m pip install -e '.[test,matrix]'
 	cd tests/js && npm ci --no-audit --no-fund
+	# instructor pins jiter<0.15, which would hold the openai SDK above back by
+	# dozens of releases: it gets a venv of its own (tests/integration/instructor_probe.py).
+	$(PYTHON) -m venv $(VENV)/instructor
+	$(VENV)/instructor/bin/python -m pip install -q 'instructor>=1.7'
 	touch $@
 
 # What the integration tests run for real, as command:Debian-package pairs.

@@ -8,8 +8,8 @@ import requests
 
 from ollama_gateway import create_app
 
-from ..ollama_emulator import (chat_line, drop_reply, error_reply, ndjson_reply, raw_reply,
-                               stall_reply)
+from ..ollama_emulator import (chat_line, drop_reply, error_reply, json_reply, ndjson_reply,
+                               raw_reply, stall_reply)
 from ..schema_check import assert_matches
 from .shapes import assert_error
 from ..servers import InProcessServer
@@ -192,3 +192,146 @@ def test_finished_streams_reuse_the_upstream_connection(gateway_url, ollama):
         events = read_events(post(gateway_url, dict(CHAT, stream=True), stream=True))
         assert events[-1] == "[DONE]"
     assert len({r.peer for r in ollama.requests}) == 1
+
+
+# -- forced tool choices: constrained output instead of native tools ----------------
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"], "additionalProperties": False}}}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {
+    "type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"]}}}
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+def forced_body(**fields):
+    return dict(dict(CHAT, messages=[{"role": "system", "content": "Be brief."},
+                                     {"role": "user", "content": "Weather in Paris?"}],
+                     tools=[WEATHER, TIME]), **fields)
+
+
+def stream_chunks(resp):
+    events = read_events(resp)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    for chunk in chunks:
+        assert_matches("chat_completions.chunk", chunk)
+    return chunks
+
+
+def test_forced_named_tool_sends_format_not_tools(gateway_url, ollama):
+    resp = post(gateway_url, forced_body(tool_choice=NAMED))
+    assert resp.status_code == 200, resp.text
+    sent = ollama.last("/api/chat").json
+    assert "tools" not in sent
+    assert sent["format"] == WEATHER["function"]["parameters"]
+    assert [m["role"] for m in sent["messages"]] == ["system", "system", "user"]
+    assert sent["messages"][0]["content"] == "Be brief."
+    assert "get_weather" in sent["messages"][1]["content"]
+    body = resp.json()
+    assert_matches("chat_completions.response", body)
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    (call,) = choice["message"]["tool_calls"]
+    assert call["id"].startswith("call_") and call["type"] == "function"
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city":"example"}'}
+
+
+def test_forced_required_several_tools_answers_the_tagged_call(gateway_url, ollama):
+    resp = post(gateway_url, forced_body(tool_choice="required"))
+    assert resp.status_code == 200, resp.text
+    sent = ollama.last("/api/chat").json
+    assert "tools" not in sent
+    assert [b["properties"]["name"] for b in sent["format"]["anyOf"]] == [
+        {"enum": ["get_weather"]}, {"enum": ["get_time"]}]
+    (call,) = resp.json()["choices"][0]["message"]["tool_calls"]
+    assert call["function"] == {"name": "get_weather", "arguments": '{"city":"example"}'}
+
+
+def test_forced_allowed_tools_required_picks_from_the_subset(gateway_url, ollama):
+    choice = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [
+        {"type": "function", "function": {"name": "get_time"}}]}}
+    resp = post(gateway_url, forced_body(tool_choice=choice))
+    assert resp.status_code == 200, resp.text
+    assert ollama.last("/api/chat").json["format"] == TIME["function"]["parameters"]
+    (call,) = resp.json()["choices"][0]["message"]["tool_calls"]
+    assert call["function"] == {"name": "get_time", "arguments": '{"zone":"UTC"}'}
+
+
+def test_allowed_tools_auto_narrows_native_tools(gateway_url, ollama):
+    choice = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [
+        {"type": "function", "function": {"name": "get_time"}}]}}
+    resp = post(gateway_url, forced_body(tool_choice=choice))
+    assert resp.status_code == 200, resp.text
+    sent = ollama.last("/api/chat").json
+    assert sent["tools"] == [TIME] and "format" not in sent
+
+
+@pytest.mark.parametrize("tool_choice", [
+    pytest.param(NAMED, id="one-function"),
+    pytest.param("required", id="several-functions"),
+])
+def test_forced_stream_frames_add_up_to_the_plain_call(gateway_url, ollama, tool_choice):
+    plain = post(gateway_url, forced_body(tool_choice=tool_choice)).json()
+    chunks = stream_chunks(post(gateway_url, forced_body(tool_choice=tool_choice, stream=True),
+                                stream=True))
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None,
+                                        "finish_reason": "tool_calls"}
+    parts = [part for c in chunks for part in c["choices"][0]["delta"].get("tool_calls") or ()]
+    head = parts[0]
+    assert (head["index"], head["type"], head["function"]["name"]) == (0, "function", "get_weather")
+    if tool_choice == NAMED:
+        # The head opens the call, then every content line is one arguments delta.
+        assert head["function"]["arguments"] == "" and len(parts) == 3
+        assert all(set(p) == {"index", "function"} for p in parts[1:])
+    else:
+        assert len(parts) == 1  # the name is only known at the end: one complete delta
+    (expected,) = plain["choices"][0]["message"]["tool_calls"]
+    assert head["id"].startswith("call_")
+    assert "".join(p["function"]["arguments"] for p in parts) == expected["function"]["arguments"]
+
+
+def test_forced_truncated_reply_is_length(gateway_url, ollama):
+    body = post(gateway_url, forced_body(tool_choice=NAMED, max_tokens=1)).json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "length"
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city":'
+
+
+def test_forced_n_choices_each_forced(gateway_url, ollama):
+    body = post(gateway_url, forced_body(tool_choice=NAMED, n=2)).json()
+    assert [c["message"]["tool_calls"][0]["function"]["name"] for c in body["choices"]] == [
+        "get_weather", "get_weather"]
+    assert len(ollama.requests) == 2 and all("format" in r.json for r in ollama.requests)
+
+
+@pytest.mark.parametrize("body, param, code", [
+    pytest.param(forced_body(tool_choice={"type": "function", "function": {"name": "nope"}}),
+                 "tool_choice.function.name", "invalid_value", id="unknown-name"),
+    pytest.param(dict(CHAT, tool_choice="required"), "tool_choice", "invalid_value",
+                 id="required-without-tools"),
+    pytest.param(forced_body(tool_choice="required", response_format={
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}),
+        "response_format", "unsupported_value", id="json_schema-clash"),
+    pytest.param(forced_body(tool_choice=NAMED, tools=[{"type": "function", "function": {
+        "name": "get_weather", "parameters": {"type": "object", "required": "city"}}}]),
+        "tools[0].function.parameters", "invalid_value", id="parameters-not-a-schema"),
+])
+def test_forced_refused_before_ollama(gateway_url, ollama, body, param, code):
+    assert_error(post(gateway_url, body), 400, param=param, code=code)
+    assert ollama.requests == []
+
+
+def test_forced_prose_reply_is_502_or_error_event(gateway_url, ollama):
+    prose = chat_line("llama3.2", "It is sunny.")
+    final = chat_line("llama3.2", done=True, done_reason="stop", eval_count=3)
+    ollama.script("/api/chat", json_reply(dict(final, message=prose["message"])),
+                  ndjson_reply([prose, final]))
+    err = assert_error(post(gateway_url, forced_body(tool_choice=NAMED)), 502, code="upstream_error")
+    assert err["message"] == "Ollama's reply does not match the forced tool's schema."
+    events = read_events(post(gateway_url, forced_body(tool_choice=NAMED, stream=True),
+                              stream=True))
+    assert "[DONE]" not in events
+    assert json.loads(events[-1])["error"]["code"] == "upstream_error"

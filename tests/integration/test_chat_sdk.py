@@ -3,6 +3,7 @@ under real gunicorn (deploy config), with the Ollama emulator behind it."""
 import base64
 import json
 
+import jsonschema
 import openai
 import pydantic
 import pytest
@@ -234,3 +235,59 @@ def test_first_chunk_arrives_before_upstream_finishes(client, ollama):
     rest = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert rest == [" more"] * 3
     assert upstream.finished.wait(5)
+
+
+# -- forced tool choices (constrained output behind the scenes) ------------------------
+
+TIME = {"type": "function", "function": {
+    "name": "get_time", "description": "Current time in a zone",
+    "parameters": {"type": "object", "properties": {"zone": {"type": "string", "enum": ["UTC", "CET"]},
+                                                    "precise": {"type": "boolean"}},
+                   "required": ["zone", "precise"]}}}
+PARAMETERS = {tool["function"]["name"]: tool["function"]["parameters"] for tool in (WEATHER, TIME)}
+FORCED_CHOICES = [
+    pytest.param("required", id="required"),
+    pytest.param({"type": "function", "function": {"name": "get_time"}}, id="named"),
+]
+
+
+def check_forced_call(message, finish_reason, tool_choice):
+    assert finish_reason == "tool_calls" and message.content is None
+    (call,) = message.tool_calls
+    expected = "get_time" if isinstance(tool_choice, dict) else "get_weather"
+    assert call.type == "function" and call.function.name == expected and call.id.startswith("call_")
+    jsonschema.validate(json.loads(call.function.arguments), PARAMETERS[expected])
+    return call
+
+
+@pytest.mark.parametrize("tool_choice", FORCED_CHOICES)
+def test_forced_tool_choice(client, ollama, tool_choice):
+    completion = client.chat.completions.create(model="llama3.2", messages=ask("What now?"),
+                                                tools=[WEATHER, TIME], tool_choice=tool_choice)
+    assert_matches("chat_completions.response", completion.model_dump(mode="json", exclude_unset=True))
+    check_forced_call(completion.choices[0].message, completion.choices[0].finish_reason, tool_choice)
+    assert "tools" not in ollama.last("/api/chat").json
+
+
+@pytest.mark.parametrize("tool_choice", FORCED_CHOICES)
+def test_forced_tool_choice_streamed(client, tool_choice):
+    plain = client.chat.completions.create(model="llama3.2", messages=ask("What now?"),
+                                           tools=[WEATHER, TIME], tool_choice=tool_choice)
+    with client.chat.completions.stream(model="llama3.2", messages=ask("What now?"),
+                                        tools=[WEATHER, TIME], tool_choice=tool_choice) as stream:
+        for event in stream:
+            if event.type == "chunk":
+                assert_matches("chat_completions.chunk",
+                               event.chunk.model_dump(mode="json", exclude_unset=True))
+        final = stream.get_final_completion()
+    call = check_forced_call(final.choices[0].message, final.choices[0].finish_reason, tool_choice)
+    expected = plain.choices[0].message.tool_calls[0].function
+    assert (call.function.name, call.function.arguments) == (expected.name, expected.arguments)
+
+
+def test_forced_tool_unknown_name_is_bad_request(client, ollama):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="llama3.2", messages=ask(), tools=[WEATHER],
+                                       tool_choice={"type": "function", "function": {"name": "x"}})
+    assert info.value.param == "tool_choice.function.name"
+    assert ollama.requests == []

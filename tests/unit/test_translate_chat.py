@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ollama_gateway import translate
-from ollama_gateway.errors import InvalidRequest
+from ollama_gateway.errors import InvalidRequest, UpstreamError
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
 USER = {"role": "user", "content": "Hi"}
@@ -119,6 +119,110 @@ def test_tool_choice_none_removes_tools():
     assert "tools" not in translate.openai_chat_to_ollama(chat(tools=TOOLS, tool_choice="none"), "m")
 
 
+TIME_TOOL = {"type": "function", "function": {"name": "get_time"}}
+TWO_TOOLS = TOOLS + [TIME_TOOL]
+WEATHER_PARAMS = TOOLS[0]["function"]["parameters"]
+NO_PARAMS = {"type": "object", "properties": {}}
+SYSTEM = {"role": "system", "content": "Be brief."}
+
+
+def named(name):
+    return {"type": "function", "function": {"name": name}}
+
+
+def allowed(mode, *names):
+    return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": [
+        named(n) for n in names]}}
+
+
+def instruction(*names):
+    """The system message a forced choice adds (its text is tested in test_translate_forced)."""
+    functions = [tool["function"] for tool in TWO_TOOLS]
+    return {"role": "system", "content": translate.forced_tool(functions, names).instruction}
+
+
+def tagged(name, arguments):
+    return {"type": "object", "properties": {"name": {"enum": [name]}, "arguments": arguments},
+            "required": ["name", "arguments"]}
+
+
+NATIVE_USER = {"role": "user", "content": "Hi"}
+
+# (openai request, native request): forced choices send format, never native tools
+TOOL_CHOICES = [
+    pytest.param(chat(tools=TOOLS, tool_choice="required"),
+                 native(messages=[instruction("get_weather"), NATIVE_USER], format=WEATHER_PARAMS),
+                 id="required-one-tool"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice="required"),
+                 native(messages=[instruction("get_weather", "get_time"), NATIVE_USER],
+                        format={"anyOf": [tagged("get_weather", WEATHER_PARAMS),
+                                          tagged("get_time", NO_PARAMS)]}),
+                 id="required-several-tools"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice=named("get_time")),
+                 native(messages=[instruction("get_time"), NATIVE_USER], format=NO_PARAMS),
+                 id="named-without-parameters"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice=named("get_weather"), stream=True),
+                 native(messages=[instruction("get_weather"), NATIVE_USER], format=WEATHER_PARAMS,
+                        stream=True), id="named-stream"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice=allowed("required", "get_time", "get_weather")),
+                 native(messages=[instruction("get_time", "get_weather"), NATIVE_USER],
+                        format={"anyOf": [tagged("get_time", NO_PARAMS),
+                                          tagged("get_weather", WEATHER_PARAMS)]}),
+                 id="allowed_tools-required-several"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice=allowed("required", "get_weather")),
+                 native(messages=[instruction("get_weather"), NATIVE_USER], format=WEATHER_PARAMS),
+                 id="allowed_tools-required-one"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice=allowed("auto", "get_time")),
+                 native(tools=[TIME_TOOL]), id="allowed_tools-auto-narrows"),
+    pytest.param(chat(tools=TWO_TOOLS, tool_choice={"type": "allowed_tools", "allowed_tools": {
+        "mode": "auto", "tools": [{"type": "function", "name": "get_weather"}]}}),
+        native(tools=TOOLS), id="allowed_tools-flat-entry"),
+    pytest.param(chat(tools=TOOLS, tool_choice="required",
+                      messages=[SYSTEM, {"role": "developer", "content": "Be kind."}, USER,
+                                {"role": "system", "content": "Late."}]),
+                 native(messages=[{"role": "system", "content": "Be brief."},
+                                  {"role": "system", "content": "Be kind."},
+                                  instruction("get_weather"), NATIVE_USER,
+                                  {"role": "system", "content": "Late."}],
+                        format=WEATHER_PARAMS), id="instruction-after-leading-system-messages"),
+    pytest.param(chat(tools=TOOLS, tool_choice="required", response_format={"type": "json_object"}),
+                 native(messages=[instruction("get_weather"), NATIVE_USER], format=WEATHER_PARAMS),
+                 id="json_object-implied-by-forced-schema"),
+    pytest.param(chat(tools=TOOLS, tool_choice="required", n=2),
+                 native(messages=[instruction("get_weather"), NATIVE_USER], format=WEATHER_PARAMS),
+                 id="n-2-each-choice-forced"),
+    pytest.param(chat(tool_choice="none"), native(), id="none-without-tools"),
+]
+
+
+@pytest.mark.parametrize("openai_req, expected", TOOL_CHOICES)
+def test_tool_choice_request(openai_req, expected):
+    assert translate.openai_chat_to_ollama(openai_req, "m") == expected
+
+
+@pytest.mark.parametrize("openai_req, expected", [
+    pytest.param(chat(tools=TOOLS), [], id="auto-nothing-to-check"),
+    pytest.param(chat(tools=TOOLS, tool_choice="required"),
+                 [("tools[0].function.parameters", WEATHER_PARAMS)], id="required"),
+    pytest.param(chat(tools=[TIME_TOOL] + TOOLS, tool_choice=named("get_weather")),
+                 [("tools[1].function.parameters", WEATHER_PARAMS)], id="named-index"),
+    pytest.param(chat(tools=[TIME_TOOL], tool_choice="required"), [], id="no-parameters"),
+    pytest.param(chat(response_format={"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object"}}}),
+        [("response_format.json_schema.schema", {"type": "object"})], id="response_format"),
+    pytest.param(chat(response_format={"type": "json_object"}), [], id="json_object"),
+])
+def test_chat_output_schemas(openai_req, expected):
+    assert translate.chat_output_schemas(openai_req) == expected
+
+
+def test_chat_forced_tool():
+    assert translate.chat_forced_tool(chat(tools=TOOLS)) is None
+    assert translate.chat_forced_tool(chat(tools=TWO_TOOLS, tool_choice=allowed("auto", "get_time"))) is None
+    forced = translate.chat_forced_tool(chat(tools=TWO_TOOLS, tool_choice="required"))
+    assert forced.names == ("get_weather", "get_time")
+
+
 def test_tool_history():
     out = translate.openai_chat_to_ollama(chat(messages=TOOL_HISTORY, tools=TOOLS), "m")
     assert out["messages"][1:] == [
@@ -142,10 +246,24 @@ REFUSED = [
     pytest.param(chat(n=2, stream=True), "n", "unsupported_value", id="n-stream"),
     pytest.param(chat(logit_bias={"50256": -100}), "logit_bias", "unsupported_parameter",
                  id="logit_bias"),
-    pytest.param(chat(tools=TOOLS, tool_choice="required"), "tool_choice", "unsupported_value",
-                 id="tool_choice-required"),
     pytest.param(chat(tools=TOOLS, tool_choice={"type": "function", "function": {"name": "x"}}),
-                 "tool_choice", "unsupported_value", id="tool_choice-named"),
+                 "tool_choice.function.name", "invalid_value", id="tool_choice-named-unknown"),
+    pytest.param(chat(tools=TOOLS, tool_choice={"type": "allowed_tools", "allowed_tools": {
+        "mode": "required", "tools": [{"type": "function", "function": {"name": "x"}}]}}),
+        "tool_choice.allowed_tools.tools[0].function.name", "invalid_value",
+        id="allowed_tools-unknown"),
+    pytest.param(chat(tools=TOOLS, tool_choice={"type": "allowed_tools", "allowed_tools": {
+        "mode": "auto", "tools": []}}), "tool_choice.allowed_tools.tools", "invalid_value",
+        id="allowed_tools-empty"),
+    pytest.param(chat(tool_choice="required"), "tool_choice", "invalid_value",
+                 id="tool_choice-required-without-tools"),
+    pytest.param(chat(tools=[], tool_choice={"type": "function", "function": {"name": "x"}}),
+                 "tool_choice", "invalid_value", id="tool_choice-named-empty-tools"),
+    pytest.param(chat(tools=TOOLS, tool_choice={"type": "custom", "custom": {"name": "x"}}),
+                 "tool_choice.type", "unsupported_value", id="tool_choice-custom"),
+    pytest.param(chat(tools=TOOLS, tool_choice="required", response_format={
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}),
+        "response_format", "unsupported_value", id="forced-with-json_schema"),
     pytest.param(chat(tools=[{"type": "custom", "custom": {"name": "x"}}]), "tools[0].type",
                  "unsupported_value", id="custom-tool"),
     pytest.param(chat(audio={"voice": "alloy", "format": "mp3"}), "audio",
@@ -263,6 +381,51 @@ def test_parallel_tool_calls_false_keeps_first_call():
     assert [c["id"] for c in message["tool_calls"]] == ["call_k3x9q2ab"]
 
 
+FORCED_ONE = translate.forced_tool([TOOLS[0]["function"]], ["get_weather"])
+FORCED_TWO = translate.forced_tool([t["function"] for t in TWO_TOOLS], ["get_weather", "get_time"])
+
+
+# (native reply, forced, expected message, expected finish_reason)
+FORCED_REPLIES = [
+    pytest.param(done(message={"role": "assistant", "content": '{"city": "Paris"}'}), FORCED_ONE,
+                 {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                     {"id": "call_abc_0", "type": "function",
+                      "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+                 "tool_calls", id="one-function"),
+    pytest.param(done(message={"role": "assistant", "content": '{"name": "get_time", "arguments": {}}'}),
+                 FORCED_TWO,
+                 {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                     {"id": "call_abc_0", "type": "function",
+                      "function": {"name": "get_time", "arguments": "{}"}}]},
+                 "tool_calls", id="several-functions"),
+    pytest.param(done(done_reason="length", message={"role": "assistant", "content": '{"city": "Pa'}),
+                 FORCED_ONE,
+                 {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+                     {"id": "call_abc_0", "type": "function",
+                      "function": {"name": "get_weather", "arguments": '{"city":"Pa'}}]},
+                 "length", id="truncated-is-length"),
+    pytest.param(done(message={"role": "assistant", "content": '{"city": "Paris"}',
+                               "thinking": "Paris it is"}), FORCED_ONE,
+                 {"role": "assistant", "content": None, "refusal": None,
+                  "reasoning_content": "Paris it is", "tool_calls": [
+                      {"id": "call_abc_0", "type": "function",
+                       "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+                 "tool_calls", id="thinking-kept"),
+]
+
+
+@pytest.mark.parametrize("native_reply, forced, message, finish", FORCED_REPLIES)
+def test_forced_response(native_reply, forced, message, finish):
+    choice = respond(native_reply, forced=forced)["choices"][0]
+    assert (choice["message"], choice["finish_reason"]) == (message, finish)
+
+
+def test_forced_response_bad_reply_is_upstream_error():
+    with pytest.raises(UpstreamError) as info:
+        respond(done(message={"role": "assistant", "content": "It is sunny."}), forced=FORCED_ONE)
+    assert info.value.status == 502
+
+
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_reasoning_field(field):
     reply = done(message={"role": "assistant", "content": "4", "thinking": "2+2=4"})
@@ -365,6 +528,94 @@ def test_stream_logprobs():
     chunks = run_stream([line("Hi", logprobs=[{"token": "Hi", "logprob": -0.5}]), done()])
     assert chunks[0]["choices"][0]["logprobs"]["content"][0]["token"] == "Hi"
     assert chunks[-1]["choices"][0]["logprobs"] is None
+
+
+# -- forced tool calls, streamed ---------------------------------------------------
+
+def accumulate(chunks):
+    """Return (tool calls, content, finish_reason) as openai-python's stream helper adds them up."""
+    calls, content, finish = {}, "", None
+    for chunk in chunks:
+        if not chunk["choices"]:
+            continue
+        delta = chunk["choices"][0]["delta"]
+        content += delta.get("content") or ""
+        finish = chunk["choices"][0]["finish_reason"] or finish
+        for part in delta.get("tool_calls") or ():
+            call = calls.setdefault(part["index"], {"function": {"name": "", "arguments": ""}})
+            for key in ("id", "type"):
+                if key in part:
+                    call[key] = part[key]
+            for key in ("name", "arguments"):
+                call["function"][key] += (part.get("function") or {}).get(key) or ""
+    return [calls[i] for i in sorted(calls)], content or None, finish
+
+
+# (content pieces as Ollama streams them, forced, done_reason)
+FORCED_STREAMS = [
+    pytest.param(['{"city', '": "Par', 'is" ', "}"], FORCED_ONE, "stop", id="one"),
+    pytest.param(["\n", '{ "city" :', ' "a \\" b"', "}\n"], FORCED_ONE, "stop",
+                 id="one-whitespace-and-escapes"),
+    pytest.param(['{"name": "get_time",', ' "arguments": {}}'], FORCED_TWO, "stop", id="several"),
+    pytest.param(['{"city": ', '"Pa'], FORCED_ONE, "length", id="one-truncated"),
+    pytest.param(['{"name": "get_weather", ', '"arguments": {"ci'], FORCED_TWO, "length",
+                 id="several-truncated"),
+]
+
+
+@pytest.mark.parametrize("pieces, forced, reason", FORCED_STREAMS)
+def test_forced_stream_accumulates_to_the_non_streamed_call(pieces, forced, reason):
+    chunks = run_stream([line(p) for p in pieces] + [done(done_reason=reason)], forced=forced)
+    plain = respond(done(done_reason=reason, message={"role": "assistant",
+                                                      "content": "".join(pieces)}), forced=forced)
+    message = plain["choices"][0]["message"]
+    assert accumulate(chunks) == (message["tool_calls"], None, plain["choices"][0]["finish_reason"])
+
+
+def test_forced_stream_one_function_sends_head_then_argument_deltas():
+    got = deltas(run_stream([line('{"city": '), line('"Paris"}'), done()], forced=FORCED_ONE))
+    assert got == [
+        ({"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": "call_abc_0", "type": "function",
+             "function": {"name": "get_weather", "arguments": ""}}]}, None),
+        ({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}, None),
+        ({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}, None),
+        ({}, "tool_calls")]
+
+
+def test_forced_stream_several_functions_send_the_call_at_the_end():
+    stream = translate.ChatStream("chatcmpl-abc", 1700000000, "gpt-x", forced=FORCED_TWO,
+                                  include_usage=True)
+    first = stream.feed(line('{"name": "get_time", '))
+    assert deltas(first) == [({"role": "assistant", "content": None}, None)]
+    assert stream.feed(line('"arguments": {}}')) == []
+    last = stream.feed(done())
+    assert deltas(last) == [({"tool_calls": [{"index": 0, "id": "call_abc_0", "type": "function",
+                                               "function": {"name": "get_time",
+                                                            "arguments": "{}"}}]}, None),
+                            ({}, "tool_calls")]
+    assert last[-1]["usage"]["total_tokens"] == 35
+
+
+def test_forced_stream_thinking_goes_to_the_reasoning_field():
+    got = deltas(run_stream([line("", message_extra={"thinking": "hmm"}), line('{"city": "x"}'),
+                             done()], forced=FORCED_ONE, reasoning_field="reasoning"))
+    assert got[0][0]["reasoning"] == "hmm" and got[0][0]["tool_calls"][0]["id"] == "call_abc_0"
+
+
+@pytest.mark.parametrize("forced", [FORCED_ONE, FORCED_TWO])
+def test_forced_stream_bad_reply_raises_at_done(forced):
+    stream = translate.ChatStream("chatcmpl-abc", 1700000000, "gpt-x", forced=forced)
+    stream.feed(line("It is sunny."))
+    with pytest.raises(UpstreamError):
+        stream.feed(done())
+    assert not stream.done
+
+
+def test_fast_chunk_declines_when_forced():
+    stream = translate.ChatStream("chatcmpl-abc", 1, "m", forced=FORCED_ONE)
+    stream.feed(line("{"))
+    assert stream.fast_chunk(go_json(line('"city"'))) is None
 
 
 # -- the byte-level shortcut for plain content lines ------------------------------
