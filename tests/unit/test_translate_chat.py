@@ -333,7 +333,8 @@ def respond(native_reply, **kw):
 def test_response_plain():
     out = respond(done(message={"role": "assistant", "content": "Hello!"}))
     assert out == {
-        "id": "chatcmpl-abc", "object": "chat.completion", "created": 1700000000,
+        # Ollama's created_at (2026-08-21T10:00:01Z), not the fallback clock.
+        "id": "chatcmpl-abc", "object": "chat.completion", "created": 1787306401,
         "model": "gpt-x", "system_fingerprint": "fp_ollama",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!",
                                              "refusal": None},
@@ -478,8 +479,17 @@ def test_stream_plain_sequence():
     assert deltas(chunks) == [({"role": "assistant", "content": "Hel"}, None),
                               ({"content": "lo"}, None), ({}, "stop")]
     assert {(c["id"], c["created"], c["model"], c["object"]) for c in chunks} == {
-        ("chatcmpl-abc", 1700000000, "gpt-x", "chat.completion.chunk")}
+        ("chatcmpl-abc", 1787306400, "gpt-x", "chat.completion.chunk")}  # the first line's time
     assert all("usage" not in c for c in chunks)
+
+
+def test_created_falls_back_to_the_gateway_clock():
+    reply = done(message={"role": "assistant", "content": "x"})
+    del reply["created_at"]
+    assert respond(reply)["created"] == 1700000000
+    chunks = translate.ChatStream("chatcmpl-abc", 1700000000, "gpt-x").feed(
+        dict(line("x"), created_at="garbage"))
+    assert chunks[0]["created"] == 1700000000
 
 
 def test_stream_include_usage():

@@ -129,7 +129,8 @@ def test_completion_response(native_reply, kwargs, choice):
     out = translate.ollama_completion_to_openai(native_reply, "cmpl-1", 1700000000, "gpt-x",
                                                 **kwargs)
     assert_matches("completions.response", out)
-    assert out == {"id": "cmpl-1", "object": "text_completion", "created": 1700000000,
+    assert out["created"] == translate.ollama_time_to_unix(native_reply["created_at"])
+    assert out == {"id": "cmpl-1", "object": "text_completion", "created": out["created"],
                    "model": "gpt-x", "system_fingerprint": "fp_ollama", "choices": [choice],
                    "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}}
 
@@ -166,7 +167,7 @@ def test_stream_chunks_and_usage():
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == {
         "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     assert {(c["id"], c["object"], c["created"], c["model"]) for c in chunks} == {
-        ("cmpl-1", "text_completion", 5, "gpt-x")}
+        ("cmpl-1", "text_completion", 1787306400, "gpt-x")}  # the first line's created_at
 
 
 def test_stream_without_usage_has_no_usage_key():

@@ -14,7 +14,8 @@ import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequest
-from .common import SYSTEM_FINGERPRINT, check_stream_options, ignored_params, sampling_options
+from .common import (SYSTEM_FINGERPRINT, check_stream_options, ignored_params, ollama_created,
+                     sampling_options)
 from .common import ollama_usage_to_openai as _usage
 from .common import unsupported as _unsupported
 from .forced import (ForcedTool, allowed_tool_names, forced_reply_to_call, forced_tool,
@@ -411,6 +412,7 @@ def ollama_chat_to_openai(native: Dict[str, Any], completion_id: str, created: i
     choice = {"index": 0, "message": out_message,
               "logprobs": ollama_logprobs_to_openai(native.get("logprobs")),
               "finish_reason": finish_reason(native.get("done_reason"), bool(calls))}
-    return {"id": completion_id, "object": "chat.completion", "created": created,
+    return {"id": completion_id, "object": "chat.completion",
+            "created": ollama_created(native, created),
             "model": model, "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": [choice], "usage": _usage(native)}

@@ -9,7 +9,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from .chat import finish_reason, forced_call, ollama_logprobs_to_openai, ollama_tool_call_to_openai
-from .common import SYSTEM_FINGERPRINT
+from .common import SYSTEM_FINGERPRINT, ollama_created
 from .common import ollama_usage_to_openai as _usage
 from .forced import ForcedTool, JSONCompactor, forced_reply_to_call
 
@@ -52,6 +52,10 @@ class ChatStream:
         self._base = {"id": completion_id, "object": "chat.completion.chunk",
                       "created": created, "model": model,
                       "system_fingerprint": SYSTEM_FINGERPRINT}
+        self._stamped = False
+        self._template()
+
+    def _template(self) -> None:
         # The JSON of a content-only chunk around its content string, cut out
         # of what _chunk() builds, so the two paths cannot drift apart.
         template = _dumps(self._chunk({"content": ""})).encode("utf-8")
@@ -162,6 +166,10 @@ class ChatStream:
 
     def feed(self, native: Dict[str, Any]) -> List[Dict[str, Any]]:
         """Return the OpenAI chunks for one native stream object."""
+        if not self._stamped:  # the first line: every chunk carries Ollama's time
+            self._stamped = True
+            self._base["created"] = ollama_created(native, self._base["created"])
+            self._template()
         if self.forced is not None:
             return self._feed_forced(native, self.forced)
         chunks = []

@@ -2,6 +2,7 @@
 from typing import Any, Dict, List, Optional
 
 from ..errors import InvalidRequest
+from .models import ollama_time_to_unix
 
 SYSTEM_FINGERPRINT = "fp_ollama"
 
@@ -21,6 +22,14 @@ def ollama_usage_to_openai(native: Dict[str, Any]) -> Dict[str, int]:
     completion = native.get("eval_count") or 0
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
+
+
+def ollama_created(native: Dict[str, Any], fallback: int) -> int:
+    """Return the Unix time of a native reply's ``created_at``, else ``fallback``.
+
+    Responses carry when Ollama made them, not when the gateway saw them.
+    """
+    return ollama_time_to_unix(native.get("created_at")) or fallback
 
 
 def sampling_options(openai_req: Dict[str, Any], num_ctx: Optional[int]) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ streamed chunks carry ``"usage": null`` rather than zeros.
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequest
-from .common import (SYSTEM_FINGERPRINT, check_stream_options, ignored_params,
+from .common import (SYSTEM_FINGERPRINT, check_stream_options, ignored_params, ollama_created,
                      ollama_usage_to_openai, sampling_options, unsupported)
 
 # Accepted, not forwarded, listed in X-Gateway-Ignored-Params.
@@ -133,7 +133,8 @@ def ollama_completion_to_openai(native: Dict[str, Any], completion_id: str, crea
         legacy = ollama_logprobs_to_legacy(native.get("logprobs"), logprobs, len(echo))[0]
     choice = {"text": echo + text, "index": 0, "logprobs": legacy,
               "finish_reason": completion_finish_reason(native.get("done_reason"))}
-    return {"id": completion_id, "object": "text_completion", "created": created,
+    return {"id": completion_id, "object": "text_completion",
+            "created": ollama_created(native, created),
             "model": model, "system_fingerprint": SYSTEM_FINGERPRINT, "choices": [choice],
             "usage": ollama_usage_to_openai(native)}
 
@@ -155,6 +156,7 @@ class CompletionStream:
         self.done = False
         self._echo = echo
         self._offset = 0
+        self._stamped = False
         self._base = {"id": completion_id, "object": "text_completion", "created": created,
                       "model": model, "system_fingerprint": SYSTEM_FINGERPRINT}
 
@@ -173,6 +175,9 @@ class CompletionStream:
     def feed(self, native: Dict[str, Any]) -> List[Dict[str, Any]]:
         """Return the OpenAI chunks for one native stream object."""
         chunks = []
+        if not self._stamped:
+            self._stamped = True
+            self._base["created"] = ollama_created(native, self._base["created"])
         if self._echo:
             chunks.append(self._chunk(self._echo))
             self._echo = ""
