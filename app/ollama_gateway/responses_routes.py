@@ -60,8 +60,9 @@ def create_response() -> Response:
         history = _stored(openai_req["previous_response_id"], "previous_response_not_found",
                           "previous_response_id")["conversation"]
     references = {}
-    wanted = [item["id"] for item in openai_req.get("input") or () if isinstance(item, dict)
-              and item.get("type") == "item_reference"]
+    items = openai_req.get("input")
+    wanted = [item["id"] for item in items if item.get("type") == "item_reference"] \
+        if isinstance(items, list) else []
     if wanted:
         references = records.load_items(_store_or_400("input", "'item_reference'"),
                                         _owner(), wanted)
@@ -75,7 +76,7 @@ def create_response() -> Response:
     skeleton = translate.response_skeleton(openai_req, _new_id("resp"), int(time.time()),
                                            route.name, store is not None)
     translator = translate.ResponsesStream(
-        skeleton, plan.tools, _new_id, forced=plan.forced,
+        skeleton, plan.tools, _new_id, forced=plan.forced, events=plan.native["stream"],
         parallel_tool_calls=openai_req.get("parallel_tool_calls", True),
         max_tool_calls=openai_req.get("max_tool_calls"),
         encrypted_reasoning="reasoning.encrypted_content" in (openai_req.get("include") or ()))

@@ -151,15 +151,32 @@ def _scalar_check(schema: dict) -> Optional[Any]:
     return check
 
 
+def _plain_string_check(schema: dict) -> Optional[Any]:
+    """Return a check that passes any string, where ``schema`` accepts every string.
+
+    For unions such as the Responses ``input`` (a string, or a list of items):
+    a string needs no further look, anything else goes to the full validator.
+    """
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else types or []
+    if "string" not in types or set(schema) & ({"enum", "const", "if", "anyOf", "oneOf",
+                                                 "allOf", "not"} | set(_LENGTH) | {"pattern"}):
+        return None
+    return lambda value: isinstance(value, str)
+
+
 @functools.lru_cache(maxsize=None)
 def _shortcut(name: str) -> Optional[Any]:
     """Return the shortcut for schema ``name``, or None where it has none."""
     schema = load(name)
-    if set(schema) - {"$schema", "type", "required", "properties"} or schema.get("type") != "object":
+    # $defs only holds what refs deep inside structured fields point at.
+    if set(schema) - {"$schema", "$defs", "type", "required", "properties"} \
+            or schema.get("type") != "object":
         return None
     properties = schema.get("properties", {})
     checks = {key: check for key, check in
-              ((key, _scalar_check(sub)) for key, sub in properties.items()) if check}
+              ((key, _scalar_check(sub) or _plain_string_check(sub))
+               for key, sub in properties.items()) if check}
     required = tuple(schema.get("required", ()))
     full = _validator(name)
     # Roles whose {"role", "content": text} message the full validator accepts.

@@ -133,6 +133,9 @@ class _Pool:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.lock = threading.Lock()
+        #: Held by a thread while it writes: the threads of one process queue
+        #: here instead of in SQLite's busy handler, which sleeps 1-100 ms a try.
+        self.writing = threading.Lock()
         self.idle = []  # type: List[sqlite3.Connection]
         self.opened = []  # type: List[sqlite3.Connection]
 
@@ -209,7 +212,7 @@ class SQLiteStore(Store):
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """Return a context holding a connection inside a write transaction."""
-        with self._connection() as conn:
+        with self._current_pool().writing, self._connection() as conn:
             # IMMEDIATE takes the write lock up front, where busy_timeout
             # applies; a deferred transaction could fail when it upgrades.
             # On failure _connection() closes the connection, which rolls back.

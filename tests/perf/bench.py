@@ -7,8 +7,14 @@ then measures every scenario twice in the same run: through the gateway, and
 with the same native request sent straight to the backend. Writes all figures
 to a JSON file and prints a Markdown table with the performance targets.
 
+The scenarios: chat completions (``/v1/chat/completions``), plain and
+streamed, and the same request as a Responses API call (``/v1/responses``:
+``instructions`` + ``input``, stored as the SDK's default ``store: true``
+asks, in a fresh SQLite file under the output directory).
+
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``; ``make bench`` installs it).
-A full run takes about two minutes on 2 cores.
+A full run takes about two and a half minutes on 2 cores (more when other work
+makes it measure runs again).
 """
 import argparse
 import datetime
@@ -29,7 +35,12 @@ from report import OTHER_LOAD_LIMIT, markdown, targets
 
 MODEL = "llama3.2:3b-instruct-q4_K_M"
 CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
 NATIVE = "/api/chat"
+#: SSE events of a plain-text Responses stream besides one delta per chunk:
+#: created, in_progress, output_item.added, content_part.added, then
+#: output_text.done, content_part.done, output_item.done, completed.
+RESPONSES_EXTRA_EVENTS = 8
 #: Disturbed runs are measured again only this long after the start.
 RETRY_BUDGET_S = 150.0
 
@@ -44,13 +55,33 @@ def openai_request(stream: bool, chunks: int = 200, delay_ms: float = 0) -> Dict
                          {"role": "user", "content": prompt}]}
 
 
+def responses_request(stream: bool, chunks: int = 200, delay_ms: float = 0) -> Dict[str, Any]:
+    """Return the chat request of :func:`openai_request` as a Responses API request.
+
+    ``instructions`` is the system message, ``input`` the user's text; the
+    native body the gateway makes of it is the chat request's.
+    """
+    chat = openai_request(stream, chunks, delay_ms)
+    system, user = chat["messages"]
+    return {"model": MODEL, "stream": stream, "temperature": chat["temperature"],
+            "max_output_tokens": chat["max_tokens"], "instructions": system["content"],
+            "input": user["content"]}
+
+
 class Bench:
     """One run: the backend, the gateway, and the figures gathered so far."""
 
     def __init__(self, out_dir: Path, duration: float, workers: int, retries: int,
                  worker_class: str = "gthread", extra_env: Optional[Dict[str, str]] = None) -> None:
         self.worker_class = worker_class
-        self.extra_env = extra_env
+        # Stored responses go to a fresh SQLite file here, as the systemd unit's
+        # $STATE_DIRECTORY holds them, not into the checkout's instance folder;
+        # --env OLLAMA_GATEWAY_STORE=... still picks another store.
+        self.state_dir = out_dir / "state"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.state_dir.glob("ollama-gateway.db*"):
+            old.unlink()
+        self.extra_env = dict({"STATE_DIRECTORY": str(self.state_dir)}, **(extra_env or {}))
         self.out_dir = out_dir
         self.duration = duration
         self.workers = workers
@@ -91,10 +122,13 @@ class Bench:
         finally:
             conn.close()
 
-    def native_body(self, openai_doc: Dict[str, Any]) -> bytes:
-        """Return exactly what the gateway sent the backend for ``openai_doc``."""
+    def native_body(self, openai_doc: Dict[str, Any], path: str = CHAT) -> bytes:
+        """Return exactly what the gateway sent the backend for ``openai_doc`` at ``path``.
+
+        A streamed request works too: its whole SSE body is read and dropped.
+        """
         raw = json.dumps(openai_doc).encode()
-        status, body = post(self.port, CHAT, raw)
+        status, body = post(self.port, path, raw)
         if status != 200:
             raise RuntimeError("the gateway answered %d to the benchmark's request: %r"
                                % (status, body[:500]))
@@ -130,6 +164,37 @@ class Bench:
             "gateway": self._gateway_run(lambda meters: run_wrk(
                 "http://127.0.0.1:%d%s" % (self.port, CHAT), gw_file, conns, self.duration,
                 meters, self.out_dir / "wrk.log"))})
+
+    def responses(self, conns: int) -> None:
+        """Non-streamed Responses API requests, like :meth:`chat`."""
+        doc = responses_request(False)
+        gw_file = self.body_file("responses.openai", doc)
+        direct_file = self.body_file("responses.native", self.native_body(doc, RESPONSES))
+        self._measured("responses_c%d" % conns, lambda: {
+            "direct": run_wrk("http://127.0.0.1:%d%s" % (self.backend_port, NATIVE), direct_file,
+                              conns, self.duration, {"backend": self.backend_cpu},
+                              self.out_dir / "wrk.log"),
+            "gateway": self._gateway_run(lambda meters: run_wrk(
+                "http://127.0.0.1:%d%s" % (self.port, RESPONSES), gw_file, conns,
+                self.duration, meters, self.out_dir / "wrk.log"))})
+
+    def responses_stream(self, conns: int, chunks: int = 200) -> None:
+        """Streamed Responses API requests, like :meth:`stream`."""
+        doc = responses_request(True, chunks)
+        # The streamed request itself, so the native body is exactly the streamed one.
+        native = self.native_body(doc, RESPONSES)
+        self.body_file("resp_stream.native", native)
+        log = self.out_dir / "streamload.log"
+
+        def measure() -> Dict[str, Any]:
+            return {
+                "direct": run_streams(
+                    self.backend_port, NATIVE, native.decode(), "ndjson", chunks + 1, conns,
+                    self.duration, {"backend": self.backend_cpu}, log),
+                "gateway": self._gateway_run(lambda meters: run_streams(
+                    self.port, RESPONSES, json.dumps(doc), "responses",
+                    chunks + RESPONSES_EXTRA_EVENTS, conns, self.duration, meters, log))}
+        self._measured("resp_stream%d_c%d" % (chunks, conns), measure)
 
     def stream(self, conns: int, chunks: int = 200, delay_ms: float = 0, per_conn: int = 0,
                name: str = "", direct: bool = True, duration: float = 0) -> None:
@@ -171,6 +236,11 @@ class Bench:
                 self.out_dir / "wrk.log")
         run_streams(self.port, CHAT, json.dumps(openai_request(True)), "sse", 202, 16, 1.0, {},
                     self.out_dir / "streamload.log")
+        run_wrk("http://127.0.0.1:%d%s" % (self.port, RESPONSES),
+                self.body_file("responses.openai", responses_request(False)), 16, 1.0, {},
+                self.out_dir / "wrk.log")
+        run_streams(self.port, RESPONSES, json.dumps(responses_request(True)), "responses",
+                    200 + RESPONSES_EXTRA_EVENTS, 16, 1.0, {}, self.out_dir / "streamload.log")
 
     def startups(self, count: int) -> List[float]:
         """Return seconds from exec to the first 200 for ``count`` fresh gateways."""
@@ -198,6 +268,10 @@ class Bench:
                 self.chat(conns)
             for conns in (1, 16):
                 self.stream(conns)
+            for conns in (1, 16):
+                self.responses(conns)
+            for conns in (1, 16):
+                self.responses_stream(conns)
             for chunks in (50, 200, 1000):
                 self.stream(4, chunks, name="scaling%d_c4" % chunks, direct=False,
                             duration=min(self.duration, 4.0))
@@ -324,6 +398,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     calibration.append(calibrate())
     doc = {"machine": machine(), "workers": args.workers, "worker_class": args.worker_class,
            "env": extra_env,
+           "responses_store": extra_env.get("OLLAMA_GATEWAY_STORE",
+                                            "default: SQLite in %s" % os.path.relpath(
+                                                str(out_dir / "state"))),
            "duration_s": args.duration,
            "gateway_source": gateway_source(gateway_env(0, args.workers)),
            "busy_cores_before": busy, "calibration_ms": calibration,

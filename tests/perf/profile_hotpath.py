@@ -2,6 +2,7 @@
 
     python tests/perf/profile_hotpath.py [-n 2000] [--chunks 200] [--top 15] [--timer wall|cpu]
                                          [--only chat|stream] [--pyinstrument]
+                                         [--endpoint chat|responses|both] [--no-store]
 
 Starts the fast fake Ollama (``backend.py``) in a subprocess, builds the app
 with ``create_app`` and calls it as gunicorn does (one WSGI call per request
@@ -9,6 +10,14 @@ with a ready environ, the body iterable consumed and closed), so the profile
 holds the gateway's own work: Flask, validation, translation, ``requests``
 to the backend, SSE framing. gunicorn's parsing and socket writes are not in
 it; for those attach ``py-spy top --pid <worker>`` to a benchmark run.
+
+``--endpoint responses`` profiles the benchmark's Responses API request
+(``/v1/responses``, the chat request as ``instructions`` + ``input``) instead
+of the chat completion, ``both`` profiles both; ``--only chat`` (or ``plain``)
+and ``--only stream`` then pick the non-streaming or the streaming case. A
+Responses request is stored, as ``store``'s default asks, in a fresh SQLite
+file under ``build/perf/profile-state``; ``--no-store`` sends ``store: false``,
+so the difference between the two runs is the storage's share.
 
 Prints, for non-streaming and for streaming requests, the CPU per request
 without a profiler, then the top functions by self time and by cumulative
@@ -29,15 +38,15 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from bench import CHAT, openai_request
+from bench import CHAT, RESPONSES, openai_request, responses_request
 from procs import ROOT, start_backend, stop
 
 
-def make_environ(body: bytes) -> Dict[str, Any]:
-    """Return the WSGI environ gunicorn builds for a JSON POST to the chat endpoint."""
+def make_environ(body: bytes, path: str = CHAT) -> Dict[str, Any]:
+    """Return the WSGI environ gunicorn builds for a JSON POST to ``path``."""
     return {
-        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": CHAT, "QUERY_STRING": "",
-        "RAW_URI": CHAT, "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "127.0.0.1",
+        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
+        "RAW_URI": path, "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "50000",
         "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
         "HTTP_HOST": "127.0.0.1:8000", "HTTP_USER_AGENT": "OpenAI/Python 1.99.0",
@@ -48,7 +57,7 @@ def make_environ(body: bytes) -> Dict[str, Any]:
     }
 
 
-def driver(app: Any, body: bytes) -> Callable[[int], int]:
+def driver(app: Any, body: bytes, path: str = CHAT) -> Callable[[int], int]:
     """Return a function running ``n`` requests through ``app``; it returns the bytes read."""
     statuses = []  # type: List[str]
 
@@ -60,7 +69,7 @@ def driver(app: Any, body: bytes) -> Callable[[int], int]:
         size = 0
         for _ in range(n):
             del statuses[:]
-            result = app(make_environ(body), start_response)
+            result = app(make_environ(body, path), start_response)
             try:
                 for piece in result:
                     size += len(piece)
@@ -192,7 +201,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("-n", type=int, default=2000, help="requests per case")
     parser.add_argument("--chunks", type=int, default=200, help="chunks per stream")
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument("--only", choices=("chat", "stream"))
+    parser.add_argument("--only", choices=("chat", "plain", "stream"),
+                        help="only the non-streaming (chat, plain) or the streaming case")
+    parser.add_argument("--endpoint", choices=("chat", "responses", "both"), default="chat",
+                        help="/v1/chat/completions (default), /v1/responses, or both")
+    parser.add_argument("--no-store", action="store_true",
+                        help="Responses requests with store: false (default: stored)")
     parser.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                         help="cProfile clock: wall time (default, cheap) or the request "
                              "thread's CPU time (exact, but its cost skews the ranking)")
@@ -200,20 +214,38 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     log_dir = ROOT / "build" / "perf"
     log_dir.mkdir(parents=True, exist_ok=True)
+    only = "chat" if args.only == "plain" else args.only
+    # Stored responses go to a fresh file here, not into the checkout's instance folder.
+    state_dir = log_dir / "profile-state"
+    state_dir.mkdir(exist_ok=True)
+    for old in state_dir.glob("ollama-gateway.db*"):
+        old.unlink()
     backend, port = start_backend(log_dir / "profile-backend.log")
     try:
         for key in [k for k in os.environ if k.startswith("OLLAMA_GATEWAY_")]:
             del os.environ[key]
+        os.environ["STATE_DIRECTORY"] = str(state_dir)
         from ollama_gateway import create_app
 
         url = "http://127.0.0.1:%d" % port
-        cases = [("chat", "non-streaming chat", openai_request(False), args.n),
-                 ("stream", "streaming chat, %d chunks" % args.chunks,
-                  openai_request(True, args.chunks), max(1, args.n // 4))]
-        for key, name, doc, n in cases:
-            if args.only in (None, key):
+        cases = []  # type: List[Tuple[str, str, str, Dict[str, Any], int]]
+        if args.endpoint in ("chat", "both"):
+            cases += [("chat", CHAT, "non-streaming chat", openai_request(False), args.n),
+                      ("stream", CHAT, "streaming chat, %d chunks" % args.chunks,
+                       openai_request(True, args.chunks), max(1, args.n // 4))]
+        if args.endpoint in ("responses", "both"):
+            extra = {"store": False} if args.no_store else {}
+            stored = "not stored" if args.no_store else "stored"
+            cases += [("chat", RESPONSES, "non-streaming responses (%s)" % stored,
+                       dict(responses_request(False), **extra), args.n),
+                      ("stream", RESPONSES, "streaming responses, %d chunks (%s)"
+                       % (args.chunks, stored),
+                       dict(responses_request(True, args.chunks), **extra),
+                       max(1, args.n // 4))]
+        for key, path, name, doc, n in cases:
+            if only in (None, key):
                 body = json.dumps(doc).encode()
-                profile_case(name, lambda: driver(create_app(ollama_url=url), body), n,
+                profile_case(name, lambda: driver(create_app(ollama_url=url), body, path), n,
                              args.top, args.timer, args.pyinstrument)
     finally:
         stop(backend)

@@ -3,6 +3,9 @@ import statistics
 from typing import Any, Dict, List, Optional, Tuple
 
 MIB = 1024.0 * 1024.0
+#: Responses API targets, relative to chat's figure of the same run and conns.
+RESPONSES_CPU_FACTOR = 1.3
+RESPONSES_STREAM_CPU_FACTOR = 1.5
 #: Cores of other work during a run above which its figures are flagged.
 OTHER_LOAD_LIMIT = 0.15
 
@@ -15,6 +18,35 @@ def cpu_ms(run: Dict[str, Any], who: str = "gateway") -> float:
 def _target(name: str, label: str, value: float, limit: float, unit: str) -> Dict[str, Any]:
     return {"name": name, "label": label, "value": value, "limit": limit, "unit": unit,
             "met": value <= limit}
+
+
+def _relative(name: str, label: str, value: float, factor: float, base: float, base_name: str,
+              unit: str) -> Dict[str, Any]:
+    """Return a target whose limit is ``factor`` times another figure of the same run."""
+    return dict(_target(name, label, value, factor * base, unit), factor=factor,
+                relative_to=base_name, base=base)
+
+
+def responses_targets(results: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Return the Responses API targets (none for a run without its scenarios)."""
+    out = []
+    for conns in (1, 16):
+        chat, resp = results.get("chat_c%d" % conns), results.get("responses_c%d" % conns)
+        if chat and resp:
+            out.append(_relative(
+                "cpu_responses_c%d" % conns, "CPU per Responses request, %d conn" % conns,
+                cpu_ms(resp["gateway"]), RESPONSES_CPU_FACTOR, cpu_ms(chat["gateway"]),
+                "chat_c%d" % conns, "ms"))
+    for conns in (1, 16):
+        chat = results.get("stream200_c%d" % conns)
+        resp = results.get("resp_stream200_c%d" % conns)
+        if chat and resp:
+            out.append(_relative(
+                "cpu_resp_stream_c%d" % conns,
+                "CPU per Responses 200-chunk stream, %d conn" % conns, cpu_ms(resp["gateway"]),
+                RESPONSES_STREAM_CPU_FACTOR, cpu_ms(chat["gateway"]),
+                "stream200_c%d" % conns, "ms"))
+    return out
 
 
 def errors(results: Dict[str, Any]) -> Tuple[int, int]:
@@ -51,7 +83,7 @@ def targets(results: Dict[str, Any]) -> List[Dict[str, Any]]:
         _target("startup", "start to first response (median of 3)",
                 statistics.median(results["startup"]["gateway_s"]), 0.5, "s"),
         _target("errors", "errors, all scenarios", float(errors(results)[0]), 0.0, ""),
-    ]
+    ] + responses_targets(results)
 
 
 def _n(value: float) -> str:
@@ -75,7 +107,11 @@ def _ratio(a: float, b: float) -> str:
 
 def _met(doc: Dict[str, Any], name: str) -> Tuple[str, str]:
     t = next(t for t in doc["targets"] if t["name"] == name)
-    return ("≤ %g %s" % (t["limit"], t["unit"])).strip(), "yes" if t["met"] else "**no**"
+    met = "yes" if t["met"] else "**no**"
+    if "factor" in t:
+        what = "chat" if t["relative_to"].startswith("chat") else "chat stream"
+        return ("≤ %g× %s (%s %s)" % (t["factor"], what, _n(t["limit"]), t["unit"]), met)
+    return ("≤ %g %s" % (t["limit"], t["unit"])).strip(), met
 
 
 def markdown(doc: Dict[str, Any]) -> str:
@@ -116,6 +152,37 @@ def markdown(doc: Dict[str, Any]) -> str:
         row("stream 200, %d conn: CPU per stream (ms)" % conns, _n(cpu_ms(g)),
             _n(cpu_ms(d, "backend")),
             _ratio(cpu_ms(g), cpu_ms(d, "backend")), "cpu_stream_c%d" % conns)
+    for conns in (1, 16):
+        if "responses_c%d" % conns not in r:
+            continue
+        g, d = r["responses_c%d" % conns]["gateway"], r["responses_c%d" % conns]["direct"]
+        row("responses, %d conn: requests/s" % conns, _n(g["rps"]), _n(d["rps"]),
+            _ratio(g["rps"], d["rps"]))
+        row("responses, %d conn: latency p50 / p99 (ms)" % conns,
+            _pair(g["p50_ms"], g["p99_ms"]), _pair(d["p50_ms"], d["p99_ms"]),
+            _ratio(g["p50_ms"], d["p50_ms"]))
+        row("responses, %d conn: CPU per request (ms)" % conns, _n(cpu_ms(g)),
+            _n(cpu_ms(d, "backend")), _ratio(cpu_ms(g), cpu_ms(d, "backend")),
+            "cpu_responses_c%d" % conns)
+    for conns in (1, 16):
+        name = "resp_stream200_c%d" % conns
+        if name not in r:
+            continue
+        g, d = r[name]["gateway"], r[name]["direct"]
+        row("responses stream 200, %d conn: streams/s, events/s" % conns,
+            _pair(g["streams_per_s"], g["events_per_s"]),
+            _pair(d["streams_per_s"], d["events_per_s"]),
+            _ratio(g["streams_per_s"], d["streams_per_s"]))
+        row("responses stream 200, %d conn: first delta p50 / p99 (ms)" % conns,
+            _pair(g["first_p50_ms"], g["first_p99_ms"]),
+            _pair(d["first_p50_ms"], d["first_p99_ms"]),
+            _ratio(g["first_p50_ms"], d["first_p50_ms"]))
+        row("responses stream 200, %d conn: response.completed p50 / p99 (ms)" % conns,
+            _pair(g["done_p50_ms"], g["done_p99_ms"]), _pair(d["done_p50_ms"], d["done_p99_ms"]),
+            _ratio(g["done_p50_ms"], d["done_p50_ms"]))
+        row("responses stream 200, %d conn: CPU per stream (ms)" % conns, _n(cpu_ms(g)),
+            _n(cpu_ms(d, "backend")), _ratio(cpu_ms(g), cpu_ms(d, "backend")),
+            "cpu_resp_stream_c%d" % conns)
     scaling = [r["scaling%d_c4" % n]["gateway"] for n in (50, 200, 1000)]
     row("CPU per stream, 50 / 200 / 1,000 chunks, 4 conn (ms)",
         " / ".join(_n(cpu_ms(g)) for g in scaling),
@@ -161,7 +228,14 @@ def markdown(doc: Dict[str, Any]) -> str:
                       entry["direct"]["errors"] if "direct" in entry else "–")
         for name, entry in r.items() if isinstance(entry, dict) and "gateway" in entry)
     reuse = ", ".join("%s %.2f" % (name, r[name]["gateway"]["upstream_connections_per_request"])
-                      for name in ("chat_c1", "chat_c16", "stream200_c1", "stream200_c16"))
+                      for name in ("chat_c1", "chat_c16", "stream200_c1", "stream200_c16",
+                                   "responses_c1", "responses_c16", "resp_stream200_c1",
+                                   "resp_stream200_c16") if name in r)
+    if "responses_c1" in r:
+        lines += ["", "Responses rows: the chat request as `instructions` + `input` to "
+                  "/v1/responses, stored (`store` left at its default, true; store: %s); "
+                  "a stream's first event is its first `response.output_text.delta`, its end "
+                  "`response.completed`." % doc.get("responses_store", "default")]
     lines += ["", _headroom(r), "", _other_load(r), "",
               "New upstream connections per request (0: all reused, 1: none): %s." % reuse, "",
               "Errors by scenario (gateway/direct): %s." % by_scenario]
@@ -190,9 +264,10 @@ def _other_load(r: Dict[str, Any]) -> str:
 def _headroom(r: Dict[str, Any]) -> str:
     """Return the evidence that neither the backend nor the clients limited the gateway."""
     busiest = max((entry["gateway"]["cpu"]["backend"]["cpu_s"] / entry["gateway"]["seconds"])
-                  for name, entry in r.items() if name.startswith(("chat_", "stream")))
+                  for name, entry in r.items()
+                  if name.startswith(("chat_", "stream", "responses_", "resp_stream")))
     client = max(entry[side]["client_cpu_share"] for name, entry in r.items()
-                 if name.startswith(("stream", "scaling", "paced"))
+                 if name.startswith(("stream", "scaling", "paced", "resp_stream"))
                  for side in ("gateway", "direct") if side in entry)
     c16, s16 = r["chat_c16"], r["stream200_c16"]
     return ("Headroom: direct to the backend the same load tools reach %s× the gateway's chat "

@@ -7,11 +7,20 @@ runs out of CPU)::
 
 It prints ``ready``, waits for one line on stdin, runs, and prints one JSON
 object: a record per stream ``[first_event_s, total_s, events, ok]`` and the
-client's own CPU seconds. An event is an SSE frame (``kind: "sse"``, ends with
-a blank line) or an NDJSON line (``kind: "ndjson"``, the direct runs). A stream
-is ``ok`` when its status is 200, its body is complete, it has at least
-``min_events`` events, the last is ``data: [DONE]`` (SSE) or a ``"done":true``
-line (NDJSON), and no event carries an error.
+client's own CPU seconds. An event is an SSE frame (``kind: "sse"``, chat
+completions, or ``kind: "responses"``, the Responses API; each ends with a blank
+line) or an NDJSON line (``kind: "ndjson"``, the direct runs). A stream is
+``ok`` when its status is 200, its body is complete, it has at least
+``min_events`` events, the last is ``data: [DONE]`` (chat), an
+``event: response.completed`` frame (Responses) or a ``"done":true`` line
+(NDJSON), and no event carries an error.
+
+The first event is the first complete frame, except for ``"responses"``: there
+it is the first complete ``event: response.output_text.delta`` frame, the
+first token, as chat's first frame and Ollama's first line carry the first
+token (the ``response.created`` ... ``content_part.added`` frames before it
+come out of the same upstream line, so they are not earlier by a network
+round trip, only by the bytes in front of it).
 
 The HTTP/1.1 response parser is incremental, so the first event is timed when
 its bytes arrive, not after a library buffers them. One connection runs on a
@@ -27,6 +36,10 @@ import time
 from typing import Any, Dict, List, Optional
 
 Record = List[Any]
+KINDS = ("sse", "responses", "ndjson")
+_FIRST_MARK = b"event: response.output_text.delta\n"
+_COMPLETED = b"event: response.completed\n"
+_BAD = (b"event: error\n", b"event: response.failed\n", b"event: response.incomplete\n")
 
 
 class Response:
@@ -34,7 +47,10 @@ class Response:
 
     def __init__(self, kind: str, min_events: int) -> None:
         self.kind = kind
-        self.sep = b"\n\n" if kind == "sse" else b"\n"
+        self.sep = b"\n" if kind == "ndjson" else b"\n\n"
+        # Responses: the first event counted is the first text delta frame.
+        self.mark = _FIRST_MARK if kind == "responses" else b""
+        self.scan = 0  # where to look for ``mark`` next
         self.min_events = min_events
         self.started = time.perf_counter()
         self.first = 0.0
@@ -96,7 +112,19 @@ class Response:
     def _append(self, piece: bytes) -> None:
         tail = len(self.body) - len(self.sep) + 1
         self.body += piece
-        if not self.first and self.body.find(self.sep, max(tail, 0)) >= 0:
+        if self.first:
+            return
+        if not self.mark:
+            if self.body.find(self.sep, max(tail, 0)) >= 0:
+                self.first = time.perf_counter()
+            return
+        at = self.body.find(self.mark, self.scan)
+        if at < 0:
+            # The marker may straddle this piece and the next.
+            self.scan = max(0, len(self.body) - len(self.mark) + 1)
+            return
+        self.scan = at  # found; the frame is complete once its blank line is in
+        if self.body.find(self.sep, at + len(self.mark)) >= 0:
             self.first = time.perf_counter()
 
     def record(self) -> Record:
@@ -107,6 +135,11 @@ class Response:
         if ok and self.kind == "sse":
             ok = events[-1] == b"data: [DONE]" and not any(
                 e.startswith(b'data: {"error"') for e in events)
+        elif ok and self.kind == "responses":
+            # The terminal event is response.completed; response.failed,
+            # response.incomplete, an error event or a cut-off stream are not.
+            ok = events[-1].startswith(_COMPLETED) and not any(
+                e.startswith(_BAD) for e in events)
         elif ok:
             ok = b'"done":true' in events[-1] and not any(b'"error"' in e for e in events)
         return [(self.first or now) - self.started, now - self.started, len(events), ok]
@@ -216,11 +249,14 @@ async def run_async(cfg: Dict[str, Any], raw: bytes) -> List[Record]:
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
+    if cfg["kind"] not in KINDS:
+        raise SystemExit("streamload: unknown kind %r (expected one of %s)"
+                         % (cfg["kind"], ", ".join(KINDS)))
     body = cfg["body"].encode()
     raw = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
            "Accept: %s\r\nContent-Length: %d\r\n\r\n"
-           % (cfg["path"], cfg["port"], "text/event-stream" if cfg["kind"] == "sse"
-              else "application/x-ndjson", len(body))).encode() + body
+           % (cfg["path"], cfg["port"], "application/x-ndjson" if cfg["kind"] == "ndjson"
+              else "text/event-stream", len(body))).encode() + body
     print("ready", flush=True)
     sys.stdin.readline()
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -304,6 +304,30 @@ def test_shortcut_takes_plain_requests(doc):
     assert schemas._shortcut("chat_completions.request")(doc)
 
 
+def _responses_variants():
+    plain = {"model": "llama3.2", "input": "Hi", "instructions": "Be brief."}
+    for key in sorted(schemas.load("responses.request")["properties"]):
+        for value in PALETTE:
+            yield dict(plain, **{key: value})
+    yield {"input": "Hi"}
+    yield dict(plain, input=[{"role": "user", "content": "x"}])
+    yield dict(plain, unknown_field={"any": "thing"})
+
+
+def test_responses_shortcut_only_accepts_what_the_full_validator_accepts():
+    shortcut = schemas._shortcut("responses.request")
+    full = schemas._validator("responses.request")
+    accepted = 0
+    for doc in _responses_variants():
+        if shortcut(doc):
+            accepted += 1
+            assert full.is_valid(doc), doc
+    assert accepted > 50
+    assert shortcut({"model": "m", "input": "Hi", "temperature": 0.7, "max_output_tokens": 64,
+                     "stream": True, "store": False})
+    assert not shortcut({"model": "m", "input": [{"role": "user", "content": "x"}]})
+
+
 # -- the Responses API request -------------------------------------------------
 
 def responses(input_items: object = "hi", **fields: object) -> dict:

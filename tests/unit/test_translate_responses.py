@@ -336,7 +336,9 @@ def _without_ids(value):
 def test_streamed_and_folded_replies_build_the_same_response(case):
     streamed, events = run(CASES[case])
     folded, _ = run([fold(CASES[case])])
+    quiet, none = run([fold(CASES[case])], events=False)  # the non-streamed path
     assert _without_ids(streamed.response) == _without_ids(folded.response)
+    assert quiet.response == dict(folded.response, id=quiet.response["id"]) and none == []
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     for event in events:
         schemas._validator("responses.stream_event").validate(event)

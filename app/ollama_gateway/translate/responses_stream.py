@@ -24,6 +24,8 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _CONTENT_HEAD = b'"message":{"role":"assistant","content":'
 _CONTENT_TAIL = b'},"done":false}'
 _TEXT_DELTA = "response.output_text.delta"
+#: What _event() returns when no events are wanted (a non-streamed reply).
+_QUIET = {}  # type: Dict[str, Any]
 
 
 def event_frame(event: Dict[str, Any]) -> bytes:
@@ -38,12 +40,13 @@ def content_literal(line: bytes) -> Optional[bytes]:
     start = line.find(_CONTENT_HEAD)
     if start < 0:
         return None
-    literal = line[start + len(_CONTENT_HEAD):-len(_CONTENT_TAIL)]
+    start += len(_CONTENT_HEAD)
+    end = len(line) - len(_CONTENT_TAIL)
     # Exactly one JSON string, so no other message field followed it.
-    if (len(literal) < 2 or literal[0] != 34 or literal[-1] != 34
-            or b'"' in literal[1:-1] or literal.endswith(b'\\"')):
+    if (end - start < 2 or line[start] != 34 or line[end - 1] != 34
+            or line.find(b'"', start + 1, end - 1) >= 0 or line[end - 2] == 92):
         return None
-    return literal
+    return line[start:end]
 
 
 def _logprobs(entries: Any) -> List[Dict[str, Any]]:
@@ -90,8 +93,10 @@ class ResponsesStream:
     def __init__(self, skeleton: Dict[str, Any], tools: Dict[str, ToolRef],
                  new_id: Callable[[str], str], forced: Optional[ForcedTool] = None,
                  parallel_tool_calls: bool = True, max_tool_calls: Optional[int] = None,
-                 encrypted_reasoning: bool = False) -> None:
+                 encrypted_reasoning: bool = False, events: bool = True) -> None:
         self.response = dict(skeleton, status="in_progress", output=[])
+        #: False for a non-streamed reply: only :attr:`response` is built.
+        self._events = events
         self.done = False
         self._tools = tools
         self._new_id = new_id
@@ -110,13 +115,18 @@ class ResponsesStream:
     # -- framing helpers -----------------------------------------------------------
 
     def _event(self, kind: str, **fields: Any) -> Dict[str, Any]:
+        if not self._events:
+            return _QUIET
         event = dict(type=kind, **fields)
         event["sequence_number"] = self._seq
         self._seq += 1
         return event
 
-    def _snapshot(self) -> Dict[str, Any]:
-        return dict(self.response, output=list(self.response["output"]))
+    def _lifecycle(self, kind: str) -> Dict[str, Any]:
+        """Return a ``response.*`` event carrying the response as it stands."""
+        if not self._events:
+            return _QUIET
+        return self._event(kind, response=dict(self.response, output=list(self.response["output"])))
 
     def _index(self) -> int:
         return len(self.response["output"]) - 1
@@ -134,7 +144,7 @@ class ResponsesStream:
         if part is not None:
             events.append(self._event("response.content_part.added", item_id=item["id"],
                                       output_index=self._index(), content_index=0, part=part))
-        if item["type"] == "message":
+        if item["type"] == "message" and self._events:
             # The JSON of a plain delta event up to its text, laid out as
             # _event() lays it out, so the two paths cannot drift apart.
             template = _dumps({"type": _TEXT_DELTA, "item_id": item["id"],
@@ -236,8 +246,8 @@ class ResponsesStream:
         created = ollama_time_to_unix(native.get("created_at"))
         if created:
             self.response["created_at"] = created
-        events.append(self._event("response.created", response=self._snapshot()))
-        events.append(self._event("response.in_progress", response=self._snapshot()))
+        events.append(self._lifecycle("response.created"))
+        events.append(self._lifecycle("response.in_progress"))
 
     def fast_chunk(self, line: bytes) -> Optional[bytes]:
         """Return the delta event for a native line of plain text, else None.
@@ -281,7 +291,7 @@ class ResponsesStream:
             self._call(function.get("name", ""), arguments, events, call.get("id"))
         if native.get("done"):
             self._finish(native, events)
-        return events
+        return events if self._events else []
 
     def _forced_content(self, content: str, events: List[Dict[str, Any]]) -> None:
         forced = self._forced
@@ -328,10 +338,10 @@ class ResponsesStream:
         if truncated:
             self.response.update(status="incomplete",
                                  incomplete_details={"reason": "max_output_tokens"})
-            events.append(self._event("response.incomplete", response=self._snapshot()))
+            events.append(self._lifecycle("response.incomplete"))
         else:
             self.response["status"] = "completed"
-            events.append(self._event("response.completed", response=self._snapshot()))
+            events.append(self._lifecycle("response.completed"))
         self.done = True
 
     def fail(self, exc: APIError) -> List[Dict[str, Any]]:
@@ -341,6 +351,6 @@ class ResponsesStream:
             self._start({}, events)
         self.response.update(status="failed", error={"code": "server_error",
                                                      "message": exc.message})
-        events.append(self._event("response.failed", response=self._snapshot()))
+        events.append(self._lifecycle("response.failed"))
         self.done = True
         return events
