@@ -51,10 +51,9 @@ def _stream_response(client: OllamaClient, path: str, native: Dict[str, Any],
     idle = state.settings.sse_keepalive
     upstream = client.start_stream(path, native, background=idle is not None)
     upstream.wait(state.settings.stream_header_wait)
-    close = upstream.close
-    if on_close is not None:
-        def close() -> None:
-            upstream.close()
+    def close() -> None:
+        upstream.close()
+        if on_close is not None:
             on_close()
     return Response(sse_events(upstream.batches(idle), translator, close),
                     headers=dict(headers, **SSE_HEADERS))

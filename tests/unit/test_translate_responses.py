@@ -10,7 +10,7 @@ from ollama_gateway import schemas
 from ollama_gateway.errors import APIError, InvalidRequest, UpstreamError
 from ollama_gateway.translate import (ResponsesStream, input_items_page,
                                       openai_responses_to_ollama, response_skeleton)
-from ollama_gateway.translate.responses import decrypt_reasoning, encrypt_reasoning
+from ollama_gateway.translate.responses_input import decrypt_reasoning, encrypt_reasoning
 
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
 PNG_B64 = PNG.split(",", 1)[1]

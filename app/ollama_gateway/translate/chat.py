@@ -8,8 +8,6 @@ say (data URLs, tool-call references, values Ollama cannot honour).
 Direction is in the name: ``openai_*_to_ollama`` builds a native request,
 ``ollama_*_to_openai`` builds an OpenAI response.
 """
-import base64
-import binascii
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,6 +16,7 @@ from .common import (SYSTEM_FINGERPRINT, check_stream_options, ignored_params, o
                      sampling_options)
 from .common import ollama_usage_to_openai as _usage
 from .common import unsupported as _unsupported
+from .content import image_b64, tool_arguments
 from .forced import (ForcedTool, allowed_tool_names, forced_reply_to_call, forced_tool,
                      with_instruction)
 
@@ -43,11 +42,6 @@ THINK = {"none": False, "minimal": "low", "low": "low", "medium": "medium",
          "high": "high", "xhigh": "max", "max": "max"}
 
 
-_IMAGE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,",
-                   "data:image/jpg;base64,", "data:image/webp;base64,",
-                   "data:;base64,")
-
-
 def _text(content: Any, param: str) -> str:
     """Return the text of a string or of an array of text/refusal parts."""
     if content is None:
@@ -68,26 +62,6 @@ def _text(content: Any, param: str) -> str:
     return "\n\n".join(texts)
 
 
-def _image_b64(url: str, param: str) -> str:
-    """Return the raw base64 payload of a data URL, checked to decode."""
-    if url.startswith(("http://", "https://")):
-        raise _unsupported(
-            "Image URLs are not supported; send the image inline as a base64 data URL "
-            "(data:image/png;base64,...).", param)
-    for prefix in _IMAGE_PREFIXES:
-        if url.startswith(prefix):
-            payload = url[len(prefix):]
-            try:
-                base64.b64decode(payload, validate=True)
-            except (binascii.Error, ValueError):
-                raise InvalidRequest("Invalid image data: the data URL is not valid base64.",
-                                     param=param, code="invalid_value") from None
-            return payload
-    raise InvalidRequest(
-        "Invalid image URL: expected a base64 data URL of a PNG, JPEG or WebP image.",
-        param=param, code="invalid_value")
-
-
 def _user_message(message: Dict[str, Any], param: str) -> Dict[str, Any]:
     content = message["content"]
     if isinstance(content, str):
@@ -98,7 +72,7 @@ def _user_message(message: Dict[str, Any], param: str) -> Dict[str, Any]:
         if kind == "text":
             texts.append(part["text"])
         elif kind == "image_url":
-            images.append(_image_b64(part["image_url"]["url"],
+            images.append(image_b64(part["image_url"]["url"],
                                      "%s.content[%d].image_url.url" % (param, j)))
         else:
             raise _unsupported("Content parts of type '%s' are not supported by Ollama." % kind,
@@ -107,18 +81,6 @@ def _user_message(message: Dict[str, Any], param: str) -> Dict[str, Any]:
     if images:
         native["images"] = images
     return native
-
-
-def _arguments(raw: str, param: str) -> Any:
-    try:
-        value = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise InvalidRequest("Invalid tool call arguments: not valid JSON.",
-                             param=param, code="invalid_value") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("Invalid tool call arguments: expected a JSON object.",
-                             param=param, code="invalid_value")
-    return value
 
 
 def _assistant_message(message: Dict[str, Any], param: str,
@@ -142,7 +104,7 @@ def _assistant_message(message: Dict[str, Any], param: str,
         call_names[call["id"]] = function["name"]
         calls.append({"id": call["id"], "function": {
             "index": k, "name": function["name"],
-            "arguments": _arguments(function["arguments"], call_param + ".function.arguments")}})
+            "arguments": tool_arguments(function["arguments"], call_param + ".function.arguments")}})
     if calls:
         native["tool_calls"] = calls
     return native

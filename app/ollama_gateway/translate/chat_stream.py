@@ -20,6 +20,22 @@ _CONTENT_TAIL = b'},"done":false}'
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def content_literal(line: bytes) -> Optional[bytes]:
+    """Return the JSON string literal of a native line that carries only content, else None."""
+    if not line.endswith(_CONTENT_TAIL):
+        return None
+    start = line.find(_CONTENT_HEAD)
+    if start < 0:
+        return None
+    start += len(_CONTENT_HEAD)
+    end = len(line) - len(_CONTENT_TAIL)
+    # Exactly one JSON string, so no other message field followed it.
+    if (end - start < 2 or line[start] != 34 or line[end - 1] != 34
+            or line.find(b'"', start + 1, end - 1) >= 0 or line[end - 2] == 92):
+        return None
+    return line[start:end]
+
+
 class ChatStream:
     """Turns native ``/api/chat`` NDJSON objects into OpenAI chunk dicts.
 
@@ -103,15 +119,10 @@ class ChatStream:
         decodes the line and uses :meth:`feed`. The content's JSON string is
         copied as Ollama escaped it, so it is never decoded and re-encoded.
         """
-        if not self._started or self.forced is not None or not line.endswith(_CONTENT_TAIL):
+        if not self._started or self.forced is not None:
             return None
-        start = line.find(_CONTENT_HEAD)
-        if start < 0:
-            return None
-        literal = line[start + len(_CONTENT_HEAD):-len(_CONTENT_TAIL)]
-        # Exactly one JSON string, so no other message field followed it.
-        if (len(literal) < 2 or literal[0] != 34 or literal[-1] != 34
-                or b'"' in literal[1:-1] or literal.endswith(b'\\"')):
+        literal = content_literal(line)
+        if literal is None:
             return None
         if len(literal) == 2:
             return b""

@@ -8,7 +8,7 @@ without any error, so the encoding is explicit here: ``struct`` with ``<f``.
 """
 import base64
 import struct
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from ..errors import InvalidRequest, UpstreamError
 from .common import ignored_params, unsupported

@@ -12,7 +12,7 @@ namespace (``registry.ollama.ai/library/``) dropped, so ``llama3.2``,
 """
 import calendar
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ModelNotFound
 

@@ -14,15 +14,14 @@ import json
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import APIError
+from .chat_stream import content_literal
 from .common import ollama_usage_to_openai
 from .forced import ForcedTool, forced_reply_to_call
 from .models import ollama_time_to_unix
-from .responses import ToolRef, encrypt_reasoning
+from .responses import ToolRef
+from .responses_input import encrypt_reasoning
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-# How Ollama (Go's encoding/json, omitempty) writes a line of nothing but content.
-_CONTENT_HEAD = b'"message":{"role":"assistant","content":'
-_CONTENT_TAIL = b'},"done":false}'
 _TEXT_DELTA = "response.output_text.delta"
 #: What _event() returns when no events are wanted (a non-streamed reply).
 _QUIET = {}  # type: Dict[str, Any]
@@ -31,22 +30,6 @@ _QUIET = {}  # type: Dict[str, Any]
 def event_frame(event: Dict[str, Any]) -> bytes:
     """Return one SSE event as the Responses API frames it."""
     return ("event: %s\ndata: %s\n\n" % (event["type"], _dumps(event))).encode("utf-8")
-
-
-def content_literal(line: bytes) -> Optional[bytes]:
-    """Return the JSON string literal of a native line that carries only content, else None."""
-    if not line.endswith(_CONTENT_TAIL):
-        return None
-    start = line.find(_CONTENT_HEAD)
-    if start < 0:
-        return None
-    start += len(_CONTENT_HEAD)
-    end = len(line) - len(_CONTENT_TAIL)
-    # Exactly one JSON string, so no other message field followed it.
-    if (end - start < 2 or line[start] != 34 or line[end - 1] != 34
-            or line.find(b'"', start + 1, end - 1) >= 0 or line[end - 2] == 92):
-        return None
-    return line[start:end]
 
 
 def _logprobs(entries: Any) -> List[Dict[str, Any]]:
