@@ -24,7 +24,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    server = Gunicorn(tmp_path_factory.mktemp("real") / "gunicorn.log", env={"OLLAMA_HOST": HOST})
+    logs = tmp_path_factory.mktemp("real")
+    server = Gunicorn(logs / "gunicorn.log", env={
+        "OLLAMA_HOST": HOST, "OLLAMA_GATEWAY_STORE": "sqlite:///%s" % (logs / "store.db")})
     with openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0,
                        timeout=600) as sdk:
         yield sdk
@@ -61,3 +63,25 @@ def test_json_mode(client):
 def test_unknown_model(client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no-such-model-xyz", messages=ask())
+
+
+def test_responses_stream_matches_the_stored_response(client):
+    with client.responses.stream(model=MODEL, input="Reply with the single word: pong",
+                                 max_output_tokens=20) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert events[0] == "response.created" and events[-1] in ("response.completed",
+                                                             "response.incomplete")
+    assert final.output_text and final.usage.output_tokens > 0
+    assert client.responses.retrieve(final.id).output_text == final.output_text
+
+
+def test_responses_forced_tool_choice(client):
+    tool = {"type": "function", "name": "set_colour", "strict": False, "parameters": {
+        "type": "object", "properties": {"colour": {"type": "string", "enum": ["red", "blue"]}},
+        "required": ["colour"]}}
+    response = client.responses.create(model=MODEL, input="Pick a colour.", tools=[tool],
+                                       tool_choice={"type": "function", "name": "set_colour"},
+                                       store=False)
+    (call,) = [item for item in response.output if item.type == "function_call"]
+    assert json.loads(call.arguments)["colour"] in ("red", "blue")
