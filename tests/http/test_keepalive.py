@@ -73,3 +73,52 @@ def test_gone_client_closes_upstream_while_ollama_is_silent(url, ollama):
     resp.close()
     # the next keep-alive write fails, the gateway closes its upstream request
     assert ollama.last("/api/chat").disconnected.wait(3)
+
+
+# -- the same for the Responses API ------------------------------------------------
+
+def open_responses_stream(url):
+    resp = requests.post(url + "/responses", stream=True, timeout=10, json={
+        "model": "llama3.2", "input": "Hi", "stream": True, "store": False})
+    assert resp.status_code == 200
+    return resp
+
+
+def response_events(lines):
+    return [json.loads(line[len("data: "):]) for line in lines if line.startswith("data: ")]
+
+
+def test_responses_cold_load_keepalives_then_events(url, ollama):
+    ollama.script("/api/chat", ndjson_reply(LINES, headers_delay=1.5))
+    with open_responses_stream(url) as resp:
+        lines = iter_lines(resp.iter_content(chunk_size=None))
+        assert next(lines) == ": keep-alive"
+        assert not ollama.last("/api/chat").finished.is_set()
+        events = response_events(lines)
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "Hello"
+
+
+def test_responses_gone_client_closes_upstream(url, ollama):
+    ollama.script("/api/chat", ndjson_reply(LINES[:1], then="stall"))
+    resp = open_responses_stream(url)
+    lines = iter_lines(resp.iter_content(chunk_size=None))
+    first = next(e for e in map(lambda l: response_events([l]), lines) if e)
+    assert first[0]["type"] == "response.created"
+    resp.close()
+    assert ollama.last("/api/chat").disconnected.wait(3)
+
+
+def test_responses_failure_after_header_wait_is_response_failed(url, ollama):
+    late_404 = error_reply(404, "model 'llama3.2' not found")
+
+    def send(handler, rec):
+        if handler.wait(1.0, rec):
+            late_404.send(handler, rec)
+    ollama.script("/api/chat", Reply("late 404", send))
+    with open_responses_stream(url) as resp:
+        events = response_events(iter_lines(resp.iter_content(chunk_size=None)))
+    assert [e["type"] for e in events] == ["response.created", "response.in_progress",
+                                           "response.failed"]
+    assert "not found" in events[-1]["response"]["error"]["message"]
