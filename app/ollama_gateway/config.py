@@ -17,6 +17,7 @@ maps too long for an environment variable. Within one source, setting both
 forms is an error; across sources the precedence above applies to the pair.
 """
 import json
+import os
 from typing import Any, Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -169,6 +170,15 @@ def _optional_path(raw: Any) -> Optional[str]:
     return str(raw) if raw not in (None, "") else None
 
 
+def _ca_bundle(raw: Any) -> Optional[str]:
+    """Return the path of a PEM file or an OpenSSL hashed directory of CA certificates."""
+    path = _optional_path(raw)
+    if path is not None and not os.path.exists(path):
+        # Checked here so a typo fails at start-up, not as a 502 on the first request.
+        raise ValueError("no such file or directory: %s" % path)
+    return path
+
+
 class Settings(NamedTuple):
     """The gateway's configuration, read once per app by ``init_app``."""
 
@@ -205,7 +215,7 @@ class Settings(NamedTuple):
     reasoning_field: str
     #: Connection pool size per process; keep it >= gunicorn threads.
     pool_maxsize: int
-    #: Whether ``requests`` may use proxy variables from the environment.
+    #: Whether the client takes a proxy from HTTP(S)_PROXY/ALL_PROXY/NO_PROXY.
     trust_env: bool
     #: Apply werkzeug's ProxyFix (number of trusted proxies) in ``create_app``.
     proxy_fix: Optional[int]
@@ -220,6 +230,10 @@ class Settings(NamedTuple):
     store: Optional[str]
     #: Seconds a stored response is kept (OpenAI keeps them 30 days).
     response_ttl: float
+    #: CA certificates that an ``https://`` Ollama's certificate must chain
+    #: to: a PEM file or a hashed directory. ``None``: the system trust store
+    #: (OpenSSL's defaults, which honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``).
+    ca_bundle: Optional[str]
 
 
 # name -> (default, cast)
@@ -244,6 +258,7 @@ _KEYS = {
     "API_KEYS_FILE": (None, _optional_path),
     "STORE": (None, _optional_path),
     "RESPONSE_TTL": (30 * 24 * 3600.0, _positive_float),
+    "CA_BUNDLE": (None, _ca_bundle),
 }  # type: Dict[str, tuple]
 
 #: Keys that also accept ``<NAME>_FILE``: the path of a JSON file holding the value.

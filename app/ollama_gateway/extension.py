@@ -55,7 +55,7 @@ class OllamaGateway:
         models = ModelMap(conf.model_aliases, conf.allowed_models, conf.upstreams,
                           conf.ollama_url)
         clients = {url: OllamaClient(url, conf.connect_timeout, conf.read_timeout,
-                                     conf.pool_maxsize, conf.trust_env)
+                                     conf.pool_maxsize, conf.trust_env, conf.ca_bundle)
                    for url in models.urls}
         store = _store(conf, app.instance_path)
         app.extensions[EXTENSION_KEY] = GatewayState(conf, clients[conf.ollama_url], clients,

@@ -28,7 +28,7 @@ class GatewayState(NamedTuple):
     settings: Settings
     #: The client for the default upstream (``settings.ollama_url``).
     client: OllamaClient
-    #: Base URL -> client, the default first; one pooled Session per host.
+    #: Base URL -> client, the default first; one pooled urllib3 manager per host.
     clients: Dict[str, OllamaClient]
     models: ModelMap
     #: Accepted bearer keys (settings and key file); empty: no key needed.

@@ -1,42 +1,67 @@
-"""The HTTP client for Ollama's native API.
+"""The HTTP client for Ollama's native API, on urllib3 directly.
 
-One ``requests.Session`` per app owns the connection pool (an ``HTTPAdapter``
-with ``pool_maxsize`` connections, proxies from the environment only when
-``trust_env`` is set). Requests go through that adapter's urllib3 pool
-directly: ``Session.request`` adds about 0.5 ms of CPU per call (hooks,
-cookies, redirects, re-merging settings) that a fixed loopback upstream does
-not need. Every call has explicit ``(connect, read)`` timeouts, and one seam
-(:meth:`OllamaClient._mapped`) turns transport and JSON failures into the
-gateway's errors::
+One urllib3 ``PoolManager`` per upstream base URL (a ``ProxyManager`` when a
+proxy applies) owns the connections: ``pool_maxsize`` of them, ``block=False``
+(a burst opens extra ones rather than queueing), explicit ``urllib3.Timeout``
+on every call, ``retries=False`` (a retried POST would start a second
+generation), no redirects. There is no ``requests.Session``: its per-call
+work (hooks, cookies, redirects, merging settings) costs about 0.5 ms of CPU
+that a fixed upstream does not need. ``requests`` stays a dependency for the
+urllib3 range it pins and for its proxy-environment parsing
+(``get_environ_proxies`` honours ``NO_PROXY``, including CIDR ranges), which
+runs once, when the client is built, and only with ``trust_env``.
 
-    no connection (refused, connect timeout, TLS)  -> UpstreamUnreachable (502)
-    read timeout (headers or mid-stream)           -> UpstreamTimeout (504)
-    broken body, bad chunking, bad JSON            -> UpstreamError (502)
-    native status 400 / 404 / 503 / other          -> InvalidRequest / ModelNotFound /
+A plain-HTTP upstream behind a proxy is asked with an absolute URI in the
+request line; an ``https://`` one through a ``CONNECT`` tunnel. Certificates
+are checked against ``ca_bundle`` (a PEM file or a hashed directory), or
+else OpenSSL's default store. Streamed bodies are read by
+:class:`~ollama_gateway.ndjson_body.NDJSONBody`.
+
+One seam (:meth:`OllamaClient._mapped`) turns every transport and JSON
+failure into the gateway's errors. What counts is whether any of the answer
+had arrived: before the status line a retry is safe and useful; after it,
+Ollama had started (or finished) a generation, so a retry would pay for it
+again::
+
+    before the status line (answered=False)
+      connect refused / connect timeout / DNS      -> UpstreamUnreachable (502, retry)
+      proxy refused or failed (ProxyError)         -> UpstreamUnreachable (502, retry)
+      TLS handshake failed                         -> UpstreamUnreachable (502, retry)
+      certificate not trusted / wrong host name    -> UpstreamError (502, upstream_tls_error)
+      closed or reset before the status line       -> UpstreamUnreachable (502, retry)
+      no status line within read_timeout           -> UpstreamTimeout (504)
+      any other urllib3 error (HostChangedError,
+        LocationParseError, ProxySchemeUnknown...) -> UpstreamError (502)
+    after the status line (answered=True)
+      silence longer than read_timeout             -> UpstreamTimeout (504)
+      cut-off body, bad chunking, reset, bad TLS   -> UpstreamError (502)
+      body that is not JSON                        -> UpstreamError (502)
+      native status 400 / 404 / 429, 503 / other   -> InvalidRequest / ModelNotFound /
                                                       UpstreamUnavailable / UpstreamError
 
 Knows nothing of OpenAI shapes or Flask.
 """
 import contextlib
 import json
-import select
+import os
 import socket
-import time
+import ssl
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from http.client import HTTPException
 from typing import Any, Dict, Iterator, List, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
-import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
-from urllib3.exceptions import (ConnectTimeoutError, NewConnectionError, ProtocolError,
+from requests.utils import get_environ_proxies, prepend_scheme_if_needed, select_proxy
+from urllib3.exceptions import (ConnectTimeoutError, HTTPError, MaxRetryError,
+                                NewConnectionError, ProtocolError, ProxyError,
                                 ReadTimeoutError, SSLError)
 
 from .errors import (APIError, InvalidRequest, ModelNotFound, UpstreamError,
                      UpstreamTimeout, UpstreamUnavailable, UpstreamUnreachable)
-from .wire import Dechunker, FramingError, LineSplitter
+from .ndjson_body import NDJSONBody
+from .wire import FramingError
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 # Streams are read straight off the socket (NDJSONBody), so nothing may
@@ -78,86 +103,187 @@ def error_for_status(resp: Response) -> Optional[APIError]:
     return UpstreamError("Ollama answered %d: %s" % (status, message))
 
 
+def environ_proxy(base_url: str) -> Optional[str]:
+    """Return the proxy URL the environment gives for ``base_url``, or ``None``.
+
+    ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (lower case first) and
+    ``NO_PROXY``, as requests and curl read them.
+    """
+    proxy = select_proxy(base_url, get_environ_proxies(base_url))
+    return prepend_scheme_if_needed(proxy, "http") if proxy else None
+
+
+def _cert_failure(exc: Optional[BaseException]) -> Optional[BaseException]:
+    """Return the certificate verification error behind ``exc``, if there is one."""
+    for _ in range(6):  # urllib3 wraps it once or twice (SSLError, ProxyError, MaxRetryError)
+        if exc is None:
+            return None
+        # urllib3 1.26 may check host names itself and raise its own CertificateError.
+        if isinstance(exc, ssl.SSLCertVerificationError) or type(exc).__name__ == "CertificateError":
+            return exc
+        inner = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
+        if inner is None and exc.args and isinstance(exc.args[-1], BaseException):
+            inner = exc.args[-1]
+        exc = inner
+    return None
+
+
 class OllamaClient:
-    """A pooled client for one Ollama base URL."""
+    """A pooled client for one Ollama base URL.
+
+    :param trust_env: take a proxy from the environment (see :func:`environ_proxy`).
+    :param ca_bundle: a PEM file or hashed directory of CA certificates for an
+        ``https://`` base URL; ``None``: the system store.
+    """
 
     def __init__(self, base_url: str, connect_timeout: float = 5.0,
                  read_timeout: float = 300.0, pool_maxsize: int = 64,
-                 trust_env: bool = False) -> None:
+                 trust_env: bool = False, ca_bundle: Optional[str] = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
-        self.session = requests.Session()
-        # Proxy variables in a service's environment must not reroute loopback
-        # traffic to Ollama unless the operator says so.
-        self.session.trust_env = trust_env
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        parts = urlsplit(self.base_url)
-        proxy = get_environ_proxies(self.base_url).get(parts.scheme) if trust_env else None
-        manager = adapter.proxy_manager_for(proxy) if proxy else adapter.poolmanager
-        self._pool = manager.connection_from_url(self.base_url)
-        # A plain-HTTP proxy wants the absolute URL in the request line.
-        self._prefix = self.base_url if proxy and parts.scheme == "http" else parts.path
         self._timeouts = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        url = urllib3.util.parse_url(self.base_url)
+        options = {"maxsize": pool_maxsize, "block": False, "timeout": self._timeouts,
+                   "retries": False}  # type: Dict[str, Any]
+        if url.scheme == "https":
+            options["cert_reqs"] = "CERT_REQUIRED"
+            if ca_bundle:
+                options["ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs"] = ca_bundle
+        # Proxy variables in a service's environment must not reroute
+        # traffic to Ollama unless the operator says so.
+        proxy = environ_proxy(self.base_url) if trust_env else None
+        #: Where requests go: the proxy's ``scheme://host:port``, or ``None``.
+        self.proxy = None  # type: Optional[str]
+        if proxy:
+            parts = urllib3.util.parse_url(proxy)
+            if parts.scheme not in ("http", "https"):
+                raise ValueError("OLLAMA_GATEWAY_TRUST_ENV: the proxy for %s is %s://...; only "
+                                 "http:// and https:// proxies are supported"
+                                 % (self.base_url, parts.scheme))
+            self.proxy = "%s://%s:%d" % (parts.scheme, parts.host,
+                                         parts.port or (443 if parts.scheme == "https" else 80))
+            auth = {} if parts.auth is None else urllib3.make_headers(
+                proxy_basic_auth=unquote(parts.auth))
+            manager = urllib3.ProxyManager(self.proxy, num_pools=1, proxy_headers=auth,
+                                           **options)  # type: urllib3.PoolManager
+        else:
+            manager = urllib3.PoolManager(num_pools=1, **options)
+        #: The urllib3 manager that owns this client's connections.
+        self.manager = manager
+        # The one pool this client uses (to Ollama, or to the proxy for plain
+        # HTTP), resolved once rather than per call as manager.urlopen would.
+        self._pool = self.manager.connection_from_url(self.base_url)
+        # Forwarded through a proxy, the request line carries the absolute URI.
+        forwarded = bool(proxy) and url.scheme == "http"
+        self._prefix = self.base_url if forwarded else (url.path or "")
         # Waits for a stream's headers off the request thread (start_stream);
         # threads start lazily, so nothing exists before gunicorn forks.
         self._openers = ThreadPoolExecutor(max_workers=pool_maxsize,
                                            thread_name_prefix="ollama-gateway-open")
 
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.manager.clear()
+
+    def _where(self) -> str:
+        return self.base_url if self.proxy is None else "%s (through the proxy %s)" % (
+            self.base_url, self.proxy)
+
     @contextlib.contextmanager
-    def _mapped(self) -> Iterator[None]:
+    def _mapped(self, answered: bool) -> Iterator[None]:
+        """Turn what urllib3, http.client, sockets and JSON raise into an :class:`APIError`.
+
+        :param answered: whether the status line had arrived (see the module docstring).
+        """
         try:
             yield
-        except ReadTimeoutError as exc:
-            raise UpstreamTimeout("Ollama at %s did not answer within %g seconds."
-                                  % (self.base_url, self.timeout[1])) from exc
-        except (NewConnectionError, ConnectTimeoutError, SSLError) as exc:
-            raise UpstreamUnreachable("Could not connect to Ollama at %s." % self.base_url) from exc
-        except ProtocolError as exc:
-            raise UpstreamUnreachable("The connection to Ollama at %s failed before it "
-                                      "answered." % self.base_url) from exc
-        except socket.timeout as exc:
-            raise UpstreamTimeout("Ollama at %s sent nothing for %g seconds."
-                                  % (self.base_url, self.timeout[1])) from exc
-        except (FramingError, OSError) as exc:  # while NDJSONBody reads the socket
-            raise UpstreamError("The connection to Ollama at %s broke mid-response."
-                                % self.base_url) from exc
-        except ValueError as exc:
-            raise UpstreamError("Ollama at %s sent invalid JSON." % self.base_url) from exc
+        except (HTTPError, HTTPException, OSError, ValueError) as exc:
+            error = self._error_for(exc, answered)
+            if error is None:
+                raise
+            raise error from exc
 
-    def _send(self, method: str, path: str, body: Optional[Dict[str, Any]],
+    def _error_for(self, exc: BaseException, answered: bool) -> Optional[APIError]:
+        """Return the gateway error for a transport failure; ``None`` for a bug of ours."""
+        if isinstance(exc, MaxRetryError) and getattr(exc, "reason", None) is not None:
+            exc = exc.reason  # only with retries, which are off; mapped all the same
+        if isinstance(exc, (ReadTimeoutError, socket.timeout)):
+            if answered:
+                return UpstreamTimeout("Ollama at %s sent nothing for %g seconds."
+                                       % (self.base_url, self.timeout[1]))
+            return UpstreamTimeout("Ollama at %s did not answer within %g seconds."
+                                   % (self.base_url, self.timeout[1]))
+        if answered:
+            if isinstance(exc, (HTTPError, HTTPException, OSError, FramingError)):
+                return UpstreamError("The connection to Ollama at %s broke mid-response."
+                                     % self.base_url)
+            return UpstreamError("Ollama at %s sent invalid JSON." % self.base_url)
+        cert = _cert_failure(exc)
+        if cert is not None:
+            reason = getattr(cert, "verify_message", None) or str(cert)
+            return UpstreamError("TLS verification of Ollama at %s failed (%s); set "
+                                 "OLLAMA_GATEWAY_CA_BUNDLE to the CA that signed its "
+                                 "certificate." % (self.base_url, reason),
+                                 code="upstream_tls_error")
+        if isinstance(exc, ProxyError):
+            return UpstreamUnreachable("Could not reach Ollama at %s through the proxy %s."
+                                       % (self.base_url, self.proxy))
+        if isinstance(exc, SSLError):
+            return UpstreamUnreachable("The TLS handshake with Ollama at %s failed."
+                                       % self._where())
+        if isinstance(exc, (NewConnectionError, ConnectTimeoutError)):
+            return UpstreamUnreachable("Could not connect to Ollama at %s." % self._where())
+        if isinstance(exc, (ProtocolError, HTTPException, OSError)):
+            return UpstreamUnreachable("The connection to Ollama at %s closed before it "
+                                       "answered." % self._where())
+        if isinstance(exc, HTTPError):
+            return UpstreamError("The request to Ollama at %s failed: %s."
+                                 % (self._where(), type(exc).__name__))
+        return None
+
+    def _open(self, method: str, path: str, body: Optional[Dict[str, Any]],
               stream: bool = False, read_timeout: Optional[float] = None) -> Response:
-        """Return the response to one request, its status checked."""
+        """Return the response to one request once its headers are in, status checked.
+
+        Its body is left unread: the caller reads it (and so releases the connection).
+        """
         timeout = self._timeouts if read_timeout is None else urllib3.Timeout(
             connect=self.timeout[0], read=read_timeout)
-        resp = self._pool.urlopen(
-            method, self._prefix + path, body=None if body is None else json.dumps(body),
-            headers=_STREAM_HEADERS if stream else _JSON_HEADERS, timeout=timeout,
-            retries=False, redirect=False, preload_content=not stream, decode_content=not stream)
-        error = error_for_status(resp)
+        with self._mapped(answered=False):
+            resp = self._pool.urlopen(
+                method, self._prefix + path, body=None if body is None else json.dumps(body),
+                headers=_STREAM_HEADERS if stream else _JSON_HEADERS, timeout=timeout,
+                retries=False, redirect=False, assert_same_host=False,
+                preload_content=False, decode_content=not stream)
+        with self._mapped(answered=True):
+            error = error_for_status(resp)
         if error is not None:
             close_response(resp)
             raise error
         return resp
 
+    def _json(self, method: str, path: str, body: Optional[Dict[str, Any]],
+              read_timeout: Optional[float] = None) -> Dict[str, Any]:
+        resp = self._open(method, path, body, read_timeout=read_timeout)
+        # Reading the whole body hands the connection back to the pool; a
+        # failure there closes it.
+        with self._mapped(answered=True):
+            return json.loads(resp.data)
+
     def get_json(self, path: str, read_timeout: Optional[float] = None) -> Dict[str, Any]:
         """Return the decoded JSON body of ``GET path``."""
-        with self._mapped():
-            return json.loads(self._send("GET", path, None, read_timeout=read_timeout).data)
+        return self._json("GET", path, None, read_timeout)
 
     def post_json(self, path: str, body: Dict[str, Any]) -> Dict[str, Any]:
         """Return the decoded JSON body of ``POST path`` with a JSON body."""
-        with self._mapped():
-            return json.loads(self._send("POST", path, body).data)
+        return self._json("POST", path, body)
 
     def open_stream(self, path: str, body: Dict[str, Any]) -> Response:
         """Return the open streamed response of ``POST path``; status already checked.
 
         The caller owns the response and must close it (:func:`close_response`).
         """
-        with self._mapped():
-            return self._send("POST", path, body, stream=True)
+        return self._open("POST", path, body, stream=True)
 
     def start_stream(self, path: str, body: Dict[str, Any],
                      background: bool = True) -> "PendingStream":
@@ -175,111 +301,6 @@ class OllamaClient:
         except APIError as exc:
             future.set_exception(exc)
         return PendingStream(self, future)
-
-
-class NDJSONBody:
-    """The body of one streamed native response, read straight off its socket.
-
-    Each read takes whatever Ollama has sent so far, so a fast upstream costs
-    one read (and the caller one write) for many lines.
-    """
-
-    def __init__(self, client: OllamaClient, resp: Response) -> None:
-        self._client = client
-        native = resp._fp  # http.client.HTTPResponse, in urllib3 1.26 and 2.x alike
-        self._fp = native.fp  # the BufferedReader over the socket
-        self._sock = resp.connection.sock
-        self._dechunk = Dechunker() if native.chunked else None
-        self._left = native.length  # None: read to EOF (or to the last chunk)
-        self._lines = LineSplitter()
-        #: The whole body has been read: the connection may serve another request.
-        self.complete = False
-
-    def _take(self, data: bytes) -> List[bytes]:
-        """Return the lines that ``data`` completes; notes the end of the body."""
-        if self._left is not None:
-            self._left -= len(data)
-        if self._dechunk is not None:
-            data = self._dechunk.feed(data)
-        batch = self._lines.feed(data)
-        if self._left == 0 or (self._dechunk is not None and self._dechunk.done):
-            self.complete = True
-            rest = self._lines.rest()
-            if rest is not None:
-                batch.append(rest)
-        return batch
-
-    def _size(self) -> int:
-        return 65536 if self._left is None else min(self._left, 65536)
-
-    def batches(self, idle: Optional[float] = None) -> Iterator[List[bytes]]:
-        """Yield the lines of the body, a list per socket read.
-
-        With ``idle`` set, an empty list is yielded whenever the upstream has
-        been silent that long, so the caller can send a keep-alive (and learn
-        that its own client is gone).
-
-        :raises UpstreamError: for a broken body (the lines themselves are
-            the caller's to decode, see :func:`~ollama_gateway.wire.decode_line`).
-        :raises UpstreamTimeout: after ``read_timeout`` seconds of silence.
-        """
-        read_timeout = self._client.timeout[1]
-        wait = min(idle, read_timeout) if idle else read_timeout
-        poller = select.poll()
-        poller.register(self._fp.fileno(), select.POLLIN)
-        silent = 0.0
-        with self._client._mapped():
-            # What http.client buffered along with the headers is taken without
-            # blocking. After any read1 the buffer is empty, so from then on
-            # polling the socket says exactly whether data is waiting.
-            data = _read_nowait(self._fp, self._sock, self._size())
-            while not self.complete:
-                if data is None:
-                    if not poller.poll(wait * 1000):
-                        silent += wait
-                        if silent >= read_timeout:
-                            raise socket.timeout()
-                        yield []
-                        continue
-                    silent = 0.0
-                    data = self._fp.read1(self._size())
-                if not data:  # EOF: the socket was readable and gave nothing
-                    if self._dechunk is not None or self._left:
-                        raise FramingError("the body ended early")
-                    self.complete = True
-                    rest = self._lines.rest()
-                    batch = [] if rest is None else [rest]
-                else:
-                    batch = self._take(data)
-                if batch:
-                    yield batch
-                data = None
-
-    def finish(self, wait: float = 0.05) -> bool:
-        """Return whether the body is read to its end, waiting ``wait`` seconds at most.
-
-        After Ollama's last line the end of the chunked body follows at once
-        (the server writes it when its handler returns); taking it lets the
-        connection be reused. A body that does not end that soon is left, and
-        the connection closed.
-        """
-        poller = select.poll()
-        poller.register(self._fp.fileno(), select.POLLIN)
-        deadline = time.monotonic() + wait
-        try:
-            while not self.complete:
-                data = _read_nowait(self._fp, self._sock, self._size())
-                if data is None:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not poller.poll(left * 1000):
-                        return False
-                    data = self._fp.read1(self._size())
-                    if not data:
-                        return False  # EOF before the end of the body
-                self._take(data)
-        except (OSError, FramingError):
-            return False
-        return True
 
 
 class PendingStream:
@@ -308,9 +329,10 @@ class PendingStream:
         """
         while not self.wait(idle):
             yield []
-        self._body = NDJSONBody(self._client, self._future.result())
-        for batch in self._body.batches(idle):
-            yield batch
+        self._body = NDJSONBody(self._future.result(), self._client.timeout[1])
+        with self._client._mapped(answered=True):
+            for batch in self._body.batches(idle):
+                yield batch
 
     def close(self) -> None:
         """Release the upstream response now, or as soon as it arrives."""
@@ -336,14 +358,3 @@ def close_response(resp: Response, complete: bool = False) -> None:
     else:
         resp.close()
     resp.release_conn()
-
-
-def _read_nowait(fp: Any, sock: socket.socket, left: Optional[int]) -> Optional[bytes]:
-    """Return the bytes available at once on a buffered socket file, or ``None``."""
-    timeout = sock.gettimeout()
-    sock.settimeout(0)  # read1 then returns b"" instead of blocking
-    try:
-        data = fp.read1(65536 if left is None else min(left, 65536))
-    finally:
-        sock.settimeout(timeout)
-    return data or None

@@ -132,4 +132,4 @@ def test_init_app_builds_one_client_per_distinct_host():
     route = state.route("gpt-4o")
     assert (route.name, route.ollama_model, route.client) == ("gpt-4o", "x",
                                                               state.clients["http://b:2"])
-    assert len({id(c.session) for c in state.clients.values()}) == 2
+    assert len({id(c.manager) for c in state.clients.values()}) == 2
