@@ -3,20 +3,23 @@
 Thin, like :mod:`.routes`: the mapping is :mod:`.translate.responses` and
 :mod:`.translate.responses_stream`, storage is :mod:`.records`.
 """
+import logging
 import secrets
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from flask import Response, request
 
 from . import records, schemas, translate
 from .blueprint import bp
 from .body import json_response, read_json
-from .errors import InvalidRequest, NotFound
+from .errors import APIError, InvalidRequest, NotFound
 from .routes import _ignored_header as ignored_header
 from .routes import _stream_response as stream_response
 from .state import current as _state
 from .store import Store
+
+log = logging.getLogger(__name__)
 
 
 def _new_id(prefix: str) -> str:
@@ -49,23 +52,28 @@ def _stored(response_id: str, code: str = "not_found", param: Optional[str] = No
     return entry
 
 
+def _continuation(openai_req: Dict[str, Any]) -> Tuple[List[Dict[str, Any]],
+                                                        Dict[str, Dict[str, Any]]]:
+    """Return the stored conversation a request continues and the items it references."""
+    history = []  # type: List[Dict[str, Any]]
+    if "previous_response_id" in openai_req:
+        _store_or_400("previous_response_id", "'previous_response_id'")
+        history = _stored(openai_req["previous_response_id"], "previous_response_not_found",
+                          "previous_response_id")["conversation"]
+    items = openai_req.get("input")
+    wanted = [item["id"] for item in items if item.get("type") == "item_reference"] \
+        if isinstance(items, list) else []
+    references = records.load_items(_store_or_400("input", "'item_reference'"), _owner(),
+                                    wanted) if wanted else {}
+    return history, references
+
+
 @bp.route("/responses", methods=["POST"])
 def create_response() -> Response:
     state = _state()
     openai_req = read_json("responses.request")
     route = state.route(openai_req["model"])
-    history = ()  # type: Any
-    if "previous_response_id" in openai_req:
-        _store_or_400("previous_response_id", "'previous_response_id'")
-        history = _stored(openai_req["previous_response_id"], "previous_response_not_found",
-                          "previous_response_id")["conversation"]
-    references = {}
-    items = openai_req.get("input")
-    wanted = [item["id"] for item in items if item.get("type") == "item_reference"] \
-        if isinstance(items, list) else []
-    if wanted:
-        references = records.load_items(_store_or_400("input", "'item_reference'"),
-                                        _owner(), wanted)
+    history, references = _continuation(openai_req)
     plan = translate.openai_responses_to_ollama(
         openai_req, route.ollama_model, _new_id, history, references,
         num_ctx=state.num_ctx(route.ollama_model), keep_alive=state.settings.keep_alive)
@@ -81,26 +89,25 @@ def create_response() -> Response:
         max_tool_calls=openai_req.get("max_tool_calls"),
         encrypted_reasoning="reasoning.encrypted_content" in (openai_req.get("include") or ()))
     headers = ignored_header(plan.ignored)
-    save = _saver(store, _owner(), plan.input_items, history, state.settings.response_ttl)
+    owner, ttl = _owner(), state.settings.response_ttl
+
+    def save() -> None:
+        if store is not None:
+            records.save(store, owner, translator.response, plan.input_items, history, ttl)
 
     if plan.native["stream"]:
         def finished() -> None:
-            if translator.done:
-                save(translator.response)
+            if not translator.done:
+                return  # the client left: nothing finished to keep
+            try:
+                save()
+            except APIError as exc:  # the client already has its answer
+                log.warning("could not store response %s: %s", skeleton["id"], exc.message)
         return stream_response(route.client, "/api/chat", plan.native, translator, headers,
                                on_close=finished)
     translator.feed(route.client.post_json("/api/chat", plan.native))
-    save(translator.response)
+    save()
     return json_response(translator.response, headers=headers)
-
-
-def _saver(store: Optional[Store], owner: str, input_items: Any, history: Any,
-           ttl: float) -> Callable[[Dict[str, Any]], None]:
-    """Return what stores a finished response (nothing when storing is off or not asked)."""
-    def save(response: Dict[str, Any]) -> None:
-        if store is not None:
-            records.save(store, owner, response, input_items, history, ttl)
-    return save
 
 
 @bp.route("/responses/<response_id>", methods=["GET"])
