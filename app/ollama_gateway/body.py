@@ -3,6 +3,14 @@
 Clients such as LangChain send ``null`` for every unset option; OpenAI treats
 that as "not given", and so do we.
 
+Before any schema sees a body, :func:`parse_json` refuses what no request
+may hold and what would break the code after it (R-limits): containers nested
+more than ``MAX_DEPTH`` deep (jsonschema and every walker recurse), NaN and
+infinite numbers (``json.dumps`` would write ``NaN`` upstream), integers of
+more than 20 digits (beyond every 64-bit field, and slow to convert), and
+lone UTF-16 surrogates (no UTF-8 encoding exists for them, so echoing or
+forwarding one fails). Each is a 400 naming the JSON path where it was found.
+
 Request bodies may come compressed (``Content-Encoding``): OpenAI's Codex CLI
 sends ``zstd``. :func:`decode_body` undoes the codings over plain bytes, in
 steps of bounded output, so a small body that inflates without end (a "zip
@@ -10,9 +18,10 @@ bomb") is refused at ``MAX_BODY_BYTES`` of output before memory grows past it.
 """
 import json
 import logging
+import re
 import threading
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from flask import Response, request
 
@@ -46,19 +55,192 @@ def read_json(schema_name: str) -> Dict[str, Any]:
     codings = request.headers.get("Content-Encoding")
     if codings:
         raw = decode_body(raw, codings, limit)
-    if not raw.strip():
-        raise InvalidRequest("The request body is empty; expected a JSON object.",
-                             code="invalid_json")
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest("We could not parse the JSON body of your request: %s." % exc,
-                             code="invalid_json") from None
+    doc = parse_json(raw)
     if not isinstance(doc, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     doc = {key: value for key, value in doc.items() if value is not None}
     schemas.validate(schema_name, doc)
     return doc
+
+
+# --- what no JSON body may hold -------------------------------------------------------
+
+#: Arrays and objects may nest this deep, the body itself being level 1.
+#: OpenAI's own shapes need 8; client JSON Schemas (tool parameters,
+#: response formats) rarely 20.
+MAX_DEPTH = 64
+#: Integer literals longer than this are refused: every integer field is at
+#: most 64 bits, and on Python < 3.11 converting a long literal is quadratic.
+MAX_INT_DIGITS = 20
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # pairs were joined by the decoder
+
+
+class _Refused:
+    """A value :func:`parse_json` refuses, left in the decoded tree to find its path."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _long_int(literal: str, keep: Callable[[_Refused], _Refused]) -> Any:
+    digits = len(literal.lstrip("-"))
+    if digits <= MAX_INT_DIGITS:
+        return int(literal)
+    return keep(_Refused("an integer of %d digits is out of range (at most %d digits)"
+                         % (digits, MAX_INT_DIGITS)))
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Return ``text`` cut to ``limit`` characters and an ellipsis."""
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def _path_param(path: List[Union[str, int]]) -> Optional[str]:
+    """Return a JSON path as an OpenAI ``param`` (``messages[0].content``), None at the root."""
+    out = ""
+    for part in path:
+        if isinstance(part, str):
+            # A key may be what holds the lone surrogate: shown as its escape.
+            part = part.encode("utf-8", "backslashreplace").decode("utf-8")
+        out += "[%d]" % part if isinstance(part, int) else ("." + part if out else part)
+    return _short(out) if out else None
+
+
+def _refuse(path: List[Union[str, int]], why: str) -> InvalidRequest:
+    param = _path_param(path)
+    return InvalidRequest("Invalid %s: %s." % ("'%s'" % param if param else "request body", why),
+                          param=param, code="invalid_value")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Return the JSON value of a request body, refusing what no request may hold.
+
+    Cheap on ordinary bodies: the tree is walked only if it holds more than
+    ``MAX_DEPTH`` brackets, a ``\\u`` escape of a surrogate, or a refused number.
+
+    :raises InvalidRequest: code ``invalid_json`` if it does not parse, else
+        ``invalid_value`` naming where it is too deep, not finite, or not Unicode.
+    """
+    encoding = json.detect_encoding(raw)
+    try:
+        text = raw.decode(encoding)
+        surrogates = "\\ud" in text or "\\uD" in text
+    except UnicodeDecodeError:
+        # Surrogates encoded as bytes (CESU-8) get a param too; anything else is no JSON.
+        try:
+            text, surrogates = raw.decode(encoding, "surrogatepass"), True
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest("We could not parse the JSON body of your request: it is "
+                                 "not valid %s (%s)." % (encoding.upper(), exc.reason),
+                                 code="invalid_json") from None
+    if not text.strip():
+        raise InvalidRequest("The request body is empty; expected a JSON object.",
+                             code="invalid_json")
+    refused = []  # type: List[_Refused]
+
+    def keep(value: _Refused) -> _Refused:
+        refused.append(value)
+        return value
+
+    def checked_float(literal: str) -> Any:
+        value = float(literal)
+        if value - value == 0:  # inf - inf is nan, as is nan - nan
+            return value
+        return keep(_Refused("%s is out of the range of a double" % _short(literal, 40)))
+    try:
+        doc = json.loads(
+            text, parse_constant=lambda literal: keep(_Refused("%s is not a JSON number" % literal)),
+            parse_int=lambda literal: int(literal) if len(literal) <= MAX_INT_DIGITS
+            else _long_int(literal, keep), parse_float=checked_float)
+    except RecursionError:
+        raise _refuse(_deep_path(text), "JSON nested more than %d levels deep" % MAX_DEPTH) \
+            from None
+    except ValueError as exc:
+        raise InvalidRequest("We could not parse the JSON body of your request: %s."
+                             % _short(str(exc), 120), code="invalid_json") from None
+    if type(doc) is _Refused:
+        raise _refuse([], doc.why)
+    if type(doc) is str and surrogates and _LONE_SURROGATE.search(doc):
+        raise _refuse([], "the string holds a lone UTF-16 surrogate")
+    if type(doc) in (dict, list):
+        if refused or surrogates:
+            _walk(doc, bool(refused), surrogates)
+        elif text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(doc):
+            raise _refuse(_deep_path(text), "JSON nested more than %d levels deep" % MAX_DEPTH)
+    return doc
+
+
+def _too_deep(doc: Any) -> bool:
+    """Return whether containers in ``doc`` nest more than ``MAX_DEPTH`` levels.
+
+    Level by level, touching each value once and building no paths: the
+    common case (many containers, none deep) stays close to ``json.loads``'s
+    own cost; the path is found from the text only when it is too deep.
+    """
+    level, depth = [doc], 1
+    while level:
+        if depth > MAX_DEPTH:
+            return True
+        below = []  # type: List[Any]
+        for node in level:
+            below += [v for v in (node.values() if type(node) is dict else node)
+                      if type(v) is dict or type(v) is list]
+        level, depth = below, depth + 1
+    return False
+
+
+def _walk(doc: Any, refused: bool, surrogates: bool) -> None:
+    """Raise for the first container too deep, refused number or lone surrogate in ``doc``.
+
+    Iterative, so that no depth can exhaust the stack.
+    """
+    stack = [(doc, 1, [])]  # type: List[Tuple[Any, int, List[Union[str, int]]]]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _refuse(path, "JSON nested more than %d levels deep" % MAX_DEPTH)
+        items = node.items() if type(node) is dict else enumerate(node)
+        for key, value in items:
+            if surrogates and type(key) is str and _LONE_SURROGATE.search(key):
+                raise _refuse(path + [key], "the key holds a lone UTF-16 surrogate, which "
+                                            "is not valid Unicode")
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append((value, depth + 1, path + [key]))
+            elif kind is str:
+                if surrogates and _LONE_SURROGATE.search(value):
+                    raise _refuse(path + [key], "the string holds a lone UTF-16 surrogate, "
+                                                "which is not valid Unicode")
+            elif refused and kind is _Refused:
+                raise _refuse(path + [key], value.why)
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]')
+
+
+def _deep_path(text: str) -> List[Union[str, int]]:
+    """Return the path to the first container deeper than ``MAX_DEPTH`` in JSON ``text``.
+
+    For text too deep for the decoder itself; only read up to that container.
+    """
+    frames = []  # type: List[List[Any]]  # [is_object, key or index, expecting a key]
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            if len(frames) >= MAX_DEPTH:
+                break
+            frames.append([token == "{", None if token == "{" else 0, token == "{"])
+        elif token in "]}":
+            if frames:
+                frames.pop()
+        elif token == ",":
+            if frames and frames[-1][0]:
+                frames[-1][2] = True
+            elif frames:
+                frames[-1][1] += 1
+        elif token != ":" and frames and frames[-1][0] and frames[-1][2]:
+            frames[-1][1], frames[-1][2] = json.loads(token), False
+    return [frame[1] for frame in frames]
 
 
 # --- Content-Encoding ------------------------------------------------------------------------

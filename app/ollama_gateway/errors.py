@@ -24,6 +24,10 @@ This module imports nothing from the rest of the package.
 """
 from typing import Dict, Optional
 
+#: The longest message a body carries: the last bound on client input a
+#: message repeats (each echo is cut shorter where it is made).
+MAX_MESSAGE = 1000
+
 
 class APIError(Exception):
     """An error with an HTTP status and an OpenAI error body."""
@@ -45,8 +49,10 @@ class APIError(Exception):
             self.code = code
 
     def to_body(self) -> Dict[str, dict]:
-        """Return the OpenAI error object for this error."""
-        return {"error": {"message": self.message, "type": self.type,
+        """Return the OpenAI error object for this error, its message cut after ``MAX_MESSAGE``."""
+        message = self.message if len(self.message) <= MAX_MESSAGE else (
+            self.message[:MAX_MESSAGE] + "\u2026")
+        return {"error": {"message": message, "type": self.type,
                           "param": self.param, "code": self.code}}
 
     def headers(self) -> Dict[str, str]:

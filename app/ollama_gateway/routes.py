@@ -12,7 +12,7 @@ from flask import Response
 from . import schemas, translate
 from .blueprint import bp
 from .body import json_response, read_json
-from .errors import APIError, UpstreamError, UpstreamUnavailable
+from .errors import APIError, ModelNotFound, UpstreamError, UpstreamUnavailable
 from .state import current as _state
 from .stream import SSE_HEADERS, sse_events
 from .upstream import OllamaClient
@@ -166,6 +166,10 @@ def list_models() -> Response:
 
 @bp.route("/models/<path:model>", methods=["GET"])
 def retrieve_model(model: str) -> Response:
+    if not model.strip() or model != model.strip():
+        # Ollama trims names; OpenAI ids never have spaces around them.
+        raise ModelNotFound("The model '%s' does not exist." % translate.clip(model),
+                            param="model")
     route = _state().route(model)
     shown = route.client.post_json("/api/show", {"model": route.ollama_model})
     return json_response(translate.ollama_model_to_openai(route.name, shown))

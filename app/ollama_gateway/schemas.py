@@ -64,12 +64,24 @@ def _type(validator: Any, types: Union[str, List[str]], instance: object,
                               % (_short(instance), ", ".join(map(repr, types))))
 
 
+def _base_class() -> Any:
+    """Return jsonschema's own class: 2020-12 if installed, else Draft 7 (jsonschema < 4)."""
+    # Not validator_for(): on jsonschema 3.2 it warns about the 2020-12 $schema.
+    return getattr(jsonschema, "Draft202012Validator", None) or jsonschema.Draft7Validator
+
+
+def _strict_integer(checker: Any, instance: object) -> bool:
+    # JSON Schema calls 1.0 and 1E2 integers; the code after validation
+    # (range(n), Ollama's Go decoder) does not, so requests may not either.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @functools.lru_cache(maxsize=None)
 def validator_class() -> Any:
-    """Return the validator class: 2020-12 if installed, else Draft 7 (jsonschema < 4)."""
-    # Not validator_for(): on jsonschema 3.2 it warns about the 2020-12 $schema.
-    base = getattr(jsonschema, "Draft202012Validator", None) or jsonschema.Draft7Validator
-    return validators.extend(base, {"type": _type})
+    """Return the validator class for requests: integers are ``int``, never ``1.0``."""
+    base = _base_class()
+    return validators.extend(base, {"type": _type},
+                             type_checker=base.TYPE_CHECKER.redefine("integer", _strict_integer))
 
 
 @functools.lru_cache(maxsize=None)
@@ -196,7 +208,8 @@ def _shortcut(name: str) -> Optional[Any]:
                     return False
             elif key == "messages" and roles:
                 if not (isinstance(value, list) and value and all(
-                        type(m) is dict and len(m) == 2 and m.get("role") in roles
+                        type(m) is dict and len(m) == 2 and type(m.get("role")) is str
+                        and m["role"] in roles
                         and isinstance(m.get("content"), str) for m in value)):
                     return False
             elif key in properties:
@@ -212,9 +225,11 @@ def validate(name: str, doc: object) -> None:
     """
     shortcut = _shortcut(name)
     if shortcut is not None and isinstance(doc, dict) and shortcut(doc):
+        _check_limits(name, doc)
         return
     checker = _validator(name)
     if checker.is_valid(doc):  # stops at the first error; best_match walks everything
+        _check_limits(name, doc)
         return
     err = best_match(checker.iter_errors(doc))
     # The generator rewrote every union it could explain; the rest (embeddings
@@ -224,6 +239,44 @@ def validate(name: str, doc: object) -> None:
     while err.parent is not None:
         err = err.parent
     raise _to_invalid_request(err)
+
+
+# -- limits OpenAI enforces that the generated schemas leave out -----------------
+# Without them a zero max_tokens, a seed past int64 or an absurd dimensions
+# reaches Ollama, whose Go decoder fails or loops on it.
+
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
+_TOKENS = (1, 2 ** 31 - 1)
+#: Schema name -> integer field -> (minimum, maximum), both inclusive.
+LIMITS = {
+    "chat_completions.request": {"max_tokens": _TOKENS, "max_completion_tokens": _TOKENS,
+                                 "seed": _INT64, "n": (1, 128), "top_logprobs": (0, 20)},
+    "completions.request": {"max_tokens": _TOKENS, "seed": _INT64, "n": (1, 128),
+                            "logprobs": (0, 5), "best_of": (0, 20)},
+    "embeddings.request": {"dimensions": (1, 65536)},
+    "responses.request": {"max_output_tokens": (16, _TOKENS[1]), "top_logprobs": (0, 20),
+                          "max_tool_calls": (0, _TOKENS[1])},
+}
+
+
+def _check_limits(name: str, doc: dict) -> None:
+    """Raise InvalidRequest for an integer outside ``LIMITS``, a missing or empty ``model``."""
+    if name in LIMITS and "model" not in doc:
+        # The generated Responses schema leaves it optional; creating one needs it.
+        raise errors.InvalidRequest("Missing required parameter: 'model'.", param="model",
+                                    code="missing_required_parameter")
+    if doc.get("model") == "":
+        raise errors.InvalidRequest("Invalid 'model': empty string. Expected a string with "
+                                    "minimum length 1, but got an empty string instead.",
+                                    param="model", code="invalid_value")
+    for key, (low, high) in LIMITS.get(name, {}).items():
+        value = doc.get(key)
+        if type(value) is int and not low <= value <= high:
+            raise errors.InvalidRequest(
+                "Invalid '%s': %s is %s %d." % (key, _short(value), "less than the minimum of"
+                                                if value < low else "greater than the maximum of",
+                                                low if value < low else high),
+                param=key, code="invalid_value")
 
 
 def check_json_schema(doc: object, param: str) -> None:
@@ -249,7 +302,8 @@ def check_json_schema(doc: object, param: str) -> None:
 def _schema_problem(text: str) -> Optional[Tuple[Optional[str], str]]:
     """Return ``(path, message)`` of what makes the schema ``text`` invalid, or None."""
     try:
-        validator_class().check_schema(json.loads(text))
+        # jsonschema's own class: a client schema may say "maxLength": 2.0.
+        _base_class().check_schema(json.loads(text))
     except SchemaError as exc:
         return _param(list(exc.absolute_path)), exc.message
     return None

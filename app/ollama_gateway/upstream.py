@@ -71,6 +71,16 @@ _STREAM_HEADERS = dict(_JSON_HEADERS, **{"Accept": "application/x-ndjson",
 Response = urllib3.HTTPResponse
 
 
+def _encode(body: Dict[str, Any]) -> str:
+    """Return ``body`` as JSON text, refusing what JSON cannot carry (NaN, Infinity)."""
+    try:
+        # allow_nan=False: Python writes NaN, which is no JSON and which Ollama refuses.
+        return json.dumps(body, allow_nan=False)
+    except ValueError as exc:
+        raise InvalidRequest("The request holds a number JSON cannot carry (%s); nothing "
+                             "was sent to Ollama." % exc, code="invalid_value") from exc
+
+
 def _native_message(resp: Response) -> str:
     """Return the ``error`` text of a native error body, or the body itself."""
     try:
@@ -249,9 +259,10 @@ class OllamaClient:
         """
         timeout = self._timeouts if read_timeout is None else urllib3.Timeout(
             connect=self.timeout[0], read=read_timeout)
+        payload = None if body is None else _encode(body)
         with self._mapped(answered=False):
             resp = self._pool.urlopen(
-                method, self._prefix + path, body=None if body is None else json.dumps(body),
+                method, self._prefix + path, body=payload,
                 headers=_STREAM_HEADERS if stream else _JSON_HEADERS, timeout=timeout,
                 retries=False, redirect=False, assert_same_host=False,
                 preload_content=False, decode_content=not stream)

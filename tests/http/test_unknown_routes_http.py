@@ -105,7 +105,10 @@ def test_host_pages_and_errors_unchanged(servers):
     base = servers["mounted"]
     assert requests.get(base + "/", timeout=10).text == "<h1>Home</h1>"
     assert requests.get(base + "/api/llm/status", timeout=10).text == "ok"
-    for path in ("/nope", "/api/llm/other", "/api/llm/v2/chat/completions", "/v1/models"):
+    # The gateway's converter is for its own rules: the host's paths, newlines
+    # included, still get the host's page.
+    for path in ("/nope", "/api/llm/other", "/api/llm/v2/chat/completions", "/v1/models",
+                 "/nope%0d%0aX-Injected:%20y", "/api/llm/v1%0a"):
         resp = requests.get(base + path, timeout=10)
         assert (resp.status_code, resp.text) == (
             404, "<html><body>Host page not found</body></html>"), path
@@ -117,4 +120,4 @@ def test_mounted_api_still_works(servers):
     resp = requests.get(servers["mounted"] + "/api/llm/v1/models", timeout=10)
     assert resp.status_code == 200 and resp.json()["object"] == "list"
     resp = requests.options(servers["mounted"] + "/api/llm/v1/chat/completions", timeout=10)
-    assert resp.status_code == 200 and "POST" in resp.headers["Allow"]
+    assert resp.status_code == 200 and resp.headers["Allow"] == "POST, OPTIONS"

@@ -201,7 +201,9 @@ def test_tool_choice_request(openai_req, expected):
 
 
 @pytest.mark.parametrize("openai_req, expected", [
-    pytest.param(chat(tools=TOOLS), [], id="auto-nothing-to-check"),
+    # Every function tool's parameters are checked, forced or not: Ollama decodes them.
+    pytest.param(chat(tools=TOOLS), [("tools[0].function.parameters", WEATHER_PARAMS)],
+                 id="auto-every-tool"),
     pytest.param(chat(tools=TOOLS, tool_choice="required"),
                  [("tools[0].function.parameters", WEATHER_PARAMS)], id="required"),
     pytest.param(chat(tools=[TIME_TOOL] + TOOLS, tool_choice=named("get_weather")),

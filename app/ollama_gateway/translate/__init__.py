@@ -15,7 +15,7 @@ from .chat import (chat_forced_tool, chat_ignored_params, chat_output_schemas, f
                    ollama_chat_to_openai, ollama_logprobs_to_openai, ollama_tool_call_to_openai,
                    openai_chat_to_ollama, openai_messages_to_ollama)
 from .chat_stream import ChatStream
-from .common import SYSTEM_FINGERPRINT, merge_choices
+from .common import SYSTEM_FINGERPRINT, clip, merge_choices
 from .completions import (CompletionStream, completion_echo, completion_finish_reason,
                           completion_ignored_params,
                           ollama_completion_to_openai, ollama_logprobs_to_legacy,
@@ -31,7 +31,7 @@ from .models import (ModelMap, canonical_model, ollama_model_to_openai, ollama_t
                      owned_by)
 
 __all__ = [
-    "SYSTEM_FINGERPRINT", "merge_choices",
+    "SYSTEM_FINGERPRINT", "clip", "merge_choices",
     # chat
     "ChatStream", "chat_forced_tool", "chat_ignored_params", "chat_output_schemas",
     "finish_reason",

@@ -12,8 +12,8 @@ import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InvalidRequest
-from .common import (SYSTEM_FINGERPRINT, check_stream_options, ignored_params, ollama_created,
-                     sampling_options)
+from .common import (SYSTEM_FINGERPRINT, check_function_name, check_stream_options, clip,
+                     ignored_params, ollama_created, sampling_options)
 from .common import ollama_usage_to_openai as _usage
 from .common import unsupported as _unsupported
 from .content import image_b64, tool_arguments
@@ -56,7 +56,8 @@ def _text(content: Any, param: str) -> str:
         elif kind == "refusal":
             texts.append(part["refusal"])
         else:
-            raise _unsupported("Content parts of type '%s' are not supported in this message." % kind,
+            raise _unsupported("Content parts of type '%s' are not supported in this message."
+                               % clip(kind),
                                "%s[%d].type" % (param, j))
     # R-11.1: one native string per message, parts separated by a blank line.
     return "\n\n".join(texts)
@@ -75,7 +76,8 @@ def _user_message(message: Dict[str, Any], param: str) -> Dict[str, Any]:
             images.append(image_b64(part["image_url"]["url"],
                                      "%s.content[%d].image_url.url" % (param, j)))
         else:
-            raise _unsupported("Content parts of type '%s' are not supported by Ollama." % kind,
+            raise _unsupported("Content parts of type '%s' are not supported by Ollama."
+                               % clip(kind),
                                "%s.content[%d].type" % (param, j))
     native = {"role": "user", "content": "\n\n".join(texts)}  # type: Dict[str, Any]
     if images:
@@ -98,7 +100,7 @@ def _assistant_message(message: Dict[str, Any], param: str,
     for k, call in enumerate(message.get("tool_calls") or ()):
         call_param = "%s.tool_calls[%d]" % (param, k)
         if call["type"] != "function":
-            raise _unsupported("Tool calls of type '%s' are not supported." % call["type"],
+            raise _unsupported("Tool calls of type '%s' are not supported." % clip(call["type"]),
                                call_param + ".type")
         function = call["function"]
         call_names[call["id"]] = function["name"]
@@ -129,12 +131,12 @@ def openai_messages_to_ollama(messages: List[Dict[str, Any]]) -> List[Dict[str, 
             if call_id not in call_names:
                 raise InvalidRequest(
                     "Invalid 'tool_call_id': '%s' does not match a tool call of an earlier "
-                    "assistant message." % call_id, param=param + ".tool_call_id",
+                    "assistant message." % clip(call_id), param=param + ".tool_call_id",
                     code="invalid_value")
             native.append({"role": "tool", "content": _text(message["content"], param + ".content"),
                            "tool_name": call_names[call_id], "tool_call_id": call_id})
         else:
-            raise _unsupported("Messages with role '%s' are not supported; use 'tool'." % role,
+            raise _unsupported("Messages with role '%s' are not supported; use 'tool'." % clip(role),
                                param + ".role")
     return native
 
@@ -155,7 +157,7 @@ def _tool_plan(openai_req: Dict[str, Any]) -> Tuple[Optional[List[Dict[str, Any]
         return None, None
     for k, tool in enumerate(tools):
         if tool["type"] != "function":
-            raise _unsupported("Tools of type '%s' are not supported by Ollama." % tool["type"],
+            raise _unsupported("Tools of type '%s' are not supported by Ollama." % clip(tool["type"]),
                                "tools[%d].type" % k)
     names = [tool["function"]["name"] for tool in tools]
     if choice == "auto":
@@ -168,7 +170,7 @@ def _tool_plan(openai_req: Dict[str, Any]) -> Tuple[Optional[List[Dict[str, Any]
         name = choice["function"]["name"]
         if name not in names:
             raise InvalidRequest("Invalid value for 'tool_choice.function.name': no function "
-                                 "named %s in 'tools'." % json.dumps(name),
+                                 "named %s in 'tools'." % clip(json.dumps(name)),
                                  param="tool_choice.function.name", code="invalid_value")
         return None, [name]
     if choice["type"] == "allowed_tools":
@@ -178,7 +180,8 @@ def _tool_plan(openai_req: Dict[str, Any]) -> Tuple[Optional[List[Dict[str, Any]
             # Narrowing needs no enforcement: the model only sees the allowed tools.
             return [tool for tool in tools if tool["function"]["name"] in chosen], None
         return None, chosen
-    raise _unsupported("tool_choice of type '%s' is not supported by Ollama." % choice["type"],
+    raise _unsupported("tool_choice of type '%s' is not supported by Ollama."
+                       % clip(choice["type"]),
                        "tool_choice.type")
 
 
@@ -201,18 +204,21 @@ def chat_output_schemas(openai_req: Dict[str, Any]) -> List[Tuple[str, Dict[str,
     """Return ``(param, JSON Schema)`` for each client schema that becomes native ``format``.
 
     The caller checks each one against the meta-schema before any upstream
-    call, so a broken schema is a 400 that names where it came from.
+    call, so a broken schema is a 400 that names where it came from. Every
+    function tool's ``parameters`` is listed, forced or not: Ollama decodes
+    them into typed structs and fails on a schema that is not one.
 
     .. versionadded:: 0.2
     """
+    out = [("tools[%d].function.parameters" % k, tool["function"]["parameters"])
+           for k, tool in enumerate(openai_req.get("tools") or ())
+           if tool.get("type") == "function"
+           and isinstance(tool["function"].get("parameters"), dict)]
     _, forced_names = _tool_plan(openai_req)
     if forced_names is not None:
-        return [("tools[%d].function.parameters" % k, tool["function"]["parameters"])
-                for k, tool in enumerate(openai_req["tools"])
-                if tool["function"]["name"] in forced_names
-                and isinstance(tool["function"].get("parameters"), dict)]
+        return out
     fmt = _format(openai_req.get("response_format"))
-    return [("response_format.json_schema.schema", fmt)] if isinstance(fmt, dict) else []
+    return out + [("response_format.json_schema.schema", fmt)] if isinstance(fmt, dict) else out
 
 
 def _format(response_format: Optional[Dict[str, Any]]) -> Any:
@@ -230,7 +236,14 @@ def _format(response_format: Optional[Dict[str, Any]]) -> Any:
     return None
 
 
+def _check_function_names(openai_req: Dict[str, Any]) -> None:
+    for k, tool in enumerate(openai_req.get("tools") or ()):
+        if tool.get("type") == "function":
+            check_function_name(tool["function"]["name"], "tools[%d].function.name" % k)
+
+
 def _check_unsupported(openai_req: Dict[str, Any]) -> None:
+    _check_function_names(openai_req)
     for name, message in CHAT_UNSUPPORTED.items():
         if name in openai_req:
             raise _unsupported(message, name, code="unsupported_parameter")

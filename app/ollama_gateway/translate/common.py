@@ -1,4 +1,5 @@
 """What every translation shares: the fingerprint, usage, sampling options, refusals."""
+import re
 from typing import Any, Dict, List, Optional
 
 from ..errors import InvalidRequest
@@ -9,6 +10,24 @@ SYSTEM_FINGERPRINT = "fp_ollama"
 # Sampling fields copied 1:1 into options; absent stays absent so that the
 # model's Modelfile defaults apply (Ollama's layer forces 1.0 instead).
 SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+
+#: OpenAI's rule for function names; Ollama's templates assume it too.
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}\Z")
+
+
+def clip(text: Any, limit: int = 200) -> str:
+    """Return ``text`` (a client's value, for a message) cut to ``limit`` characters and "…"."""
+    text = text if isinstance(text, str) else str(text)
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def check_function_name(name: str, param: str) -> None:
+    """Refuse a function name outside OpenAI's pattern (1 to 64 of ``a-zA-Z0-9_-``)."""
+    if not _FUNCTION_NAME.match(name):
+        raise InvalidRequest("Invalid '%s': '%s'. Function names must be 1 to 64 characters "
+                             "of a-z, A-Z, 0-9, underscores and dashes." % (param, clip(name)),
+                             param=param, code="invalid_value")
 
 
 def unsupported(message: str, param: str, code: str = "unsupported_value") -> InvalidRequest:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidRequest
-from .common import unsupported
+from .common import clip, unsupported
 
 IMAGE_PREFIXES = ("data:image/png;base64,", "data:image/jpeg;base64,",
                    "data:image/jpg;base64,", "data:image/webp;base64,",
@@ -22,6 +22,9 @@ def image_b64(url: str, param: str) -> str:
     for prefix in IMAGE_PREFIXES:
         if url.startswith(prefix):
             payload = url[len(prefix):]
+            if not payload:
+                raise InvalidRequest("Invalid image data: the data URL holds no data.",
+                                     param=param, code="invalid_value")
             try:
                 base64.b64decode(payload, validate=True)
             except (binascii.Error, ValueError):

@@ -17,6 +17,7 @@ import re
 from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
 from ..errors import InvalidRequest, UpstreamError
+from .common import clip
 
 MISMATCH = "Ollama's reply does not match the forced tool's schema."
 
@@ -70,7 +71,7 @@ def forced_tool(functions: Sequence[Dict[str, Any]], names: Sequence[str]) -> Fo
     for name in names:
         if name not in by_name:
             raise InvalidRequest("Invalid value for 'tool_choice': no function named '%s' in "
-                                 "'tools'." % name, param="tool_choice", code="invalid_value")
+                                 "'tools'." % clip(name), param="tool_choice", code="invalid_value")
         if by_name[name] not in chosen:
             chosen.append(by_name[name])
     if not chosen:
@@ -112,14 +113,14 @@ def allowed_tool_names(entries: Sequence[Dict[str, Any]], names: Sequence[str],
         where = "%s[%d]" % (param, j)
         if entry.get("type") != "function":
             raise InvalidRequest("Tools of type '%s' are not supported by Ollama."
-                                 % entry.get("type"), param=where + ".type",
+                                 % clip(entry.get("type")), param=where + ".type",
                                  code="unsupported_value")
         nested = isinstance(entry.get("function"), dict)
         name = entry["function"].get("name") if nested else entry.get("name")
         where += ".function.name" if nested else ".name"
         if name not in names:
             raise InvalidRequest("Invalid value for '%s': no function named %s in 'tools'."
-                                 % (where, json.dumps(name)), param=where, code="invalid_value")
+                                 % (where, clip(json.dumps(name))), param=where, code="invalid_value")
         chosen.append(name)
     if not chosen:
         raise InvalidRequest("'%s' must name at least one tool." % param, param=param,

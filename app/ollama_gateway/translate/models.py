@@ -20,6 +20,12 @@ _RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.\d+)
                       r"(?:([Zz])|([+-])(\d\d):?(\d\d))$")
 
 
+def _clip(text: str, limit: int = 200) -> str:
+    """Return a client's ``text`` cut to ``limit`` characters and "…" (``common.clip``,
+    which imports this module)."""
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
 def canonical_model(name: str) -> str:
     """Return the key under which Ollama would find the model ``name``."""
     key = name.strip().lower()
@@ -98,7 +104,7 @@ class ModelMap:
             if self._allowed is not None and key not in self._allowed:
                 # OpenAI's wording for a model the caller may not use.
                 raise ModelNotFound("The model '%s' does not exist or you do not have access "
-                                    "to it." % name, param="model")
+                                    "to it." % _clip(name), param="model")
             target = name
         return target, self._url(name, target)
 

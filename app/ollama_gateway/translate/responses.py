@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 from ..errors import InvalidRequest
 from .chat import THINK
-from .common import sampling_options
+from .common import check_function_name, clip, sampling_options
 from .common import unsupported as _unsupported
 from .forced import ForcedTool, forced_tool, with_instruction
 from .responses_input import NAMESPACE_SEPARATOR, History, normalise
@@ -118,12 +118,14 @@ def _tools(tools: Sequence[Dict[str, Any]]) -> _Tools:
             entries.append(("tools[%d]" % i, tool, None))
         else:
             raise _unsupported("Tools of type '%s' are not supported by this gateway; declare "
-                               "it as a function tool." % kind, "tools[%d].type" % i)
+                               "it as a function tool." % clip(kind), "tools[%d].type" % i)
     for param, tool, namespace in entries:
         name = tool["name"]
+        # The namespaced native name (ns__name) may be longer: only the client's is checked.
+        check_function_name(name, param + ".name")
         native_name = namespace + NAMESPACE_SEPARATOR + name if namespace else name
         if native_name in refs:
-            raise InvalidRequest("Duplicate tool name '%s'." % native_name[:64],
+            raise InvalidRequest("Duplicate tool name '%s'." % clip(native_name),
                                  param=param + ".name", code="invalid_value")
         if tool["type"] == "custom":
             native.append(_custom_function(tool, native_name))
@@ -141,13 +143,13 @@ def _chosen(choice: Any, refs: Dict[str, ToolRef], param: str) -> str:
     if kind in HOSTED_TOOLS or kind not in ("function", "custom"):
         raise _unsupported("tool_choice cannot force the '%s' tool: it only runs on OpenAI's "
                            "servers." % kind if kind in HOSTED_TOOLS else
-                           "tool_choice of type '%s' is not supported." % kind, param)
+                           "tool_choice of type '%s' is not supported." % clip(kind), param)
     for native_name, ref in refs.items():
         if ref.kind == kind and ref.name == choice.get("name") and (
                 choice.get("namespace") in (None, ref.namespace)):
             return native_name
     raise InvalidRequest("tool_choice names the %s tool '%s', which is not in 'tools'."
-                         % (kind, str(choice.get("name"))[:64]), param=param + ".name",
+                         % (kind, clip(choice.get("name"))), param=param + ".name",
                          code="invalid_value")
 
 
@@ -218,7 +220,7 @@ def openai_responses_to_ollama(openai_req: Dict[str, Any], model: str,
         if item.get("type") == "item_reference":
             found = (references or {}).get(item["id"])
             if found is None:
-                raise InvalidRequest("Item with id '%s' not found." % item["id"][:64],
+                raise InvalidRequest("Item with id '%s' not found." % clip(item["id"]),
                                      param="input[%d].id" % i, code="invalid_value")
             item = found
         items.append(normalise(item, new_id))
@@ -318,7 +320,7 @@ def input_items_page(items: Sequence[Dict[str, Any]], limit: int = 20, order: st
     if after is not None:
         ids = [item.get("id") for item in ordered]
         if after not in ids:
-            raise InvalidRequest("No input item with id '%s' in this response." % after[:64],
+            raise InvalidRequest("No input item with id '%s' in this response." % clip(after),
                                  param="after", code="invalid_value")
         start = ids.index(after) + 1
     page = ordered[start:start + limit]

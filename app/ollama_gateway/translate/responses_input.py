@@ -11,6 +11,7 @@ import zlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import InvalidRequest
+from .common import clip
 from .common import unsupported as _unsupported
 from .content import image_b64, tool_arguments
 
@@ -81,7 +82,7 @@ def _text_and_images(parts: Sequence[Dict[str, Any]], param: str,
         elif kind == "input_file":
             raise _unsupported("File inputs are not supported by Ollama.", where + ".type")
         else:
-            raise _unsupported("Content parts of type '%s' are not supported here." % kind,
+            raise _unsupported("Content parts of type '%s' are not supported here." % clip(kind),
                                where + ".type")
     # One native string per message, parts separated by a blank line (as chat).
     return "\n\n".join(texts), images
@@ -142,7 +143,7 @@ class History:
             call_id = item["call_id"]
             if call_id not in self._calls:
                 raise InvalidRequest("No tool call found for %s with call_id '%s'."
-                                     % (kind, call_id[:64]), param=param + ".call_id",
+                                     % (kind, clip(call_id)), param=param + ".call_id",
                                      code="invalid_value")
             output = item["output"]
             text, images = (output, []) if isinstance(output, str) else _text_and_images(
@@ -157,7 +158,7 @@ class History:
             self._thinking += _reasoning_text(item)
         else:
             raise _unsupported("Input items of type '%s' are not supported by this gateway."
-                               % kind, param + ".type")
+                               % clip(kind), param + ".type")
 
     def _message(self, item: Dict[str, Any], param: str) -> None:
         role = item["role"]
@@ -177,7 +178,7 @@ class History:
             message = self._assistant(fresh=True)
             message["content"] = text
         else:
-            raise _unsupported("Messages with role '%s' are not supported." % role,
+            raise _unsupported("Messages with role '%s' are not supported." % clip(role),
                                param + ".role")
 
 
