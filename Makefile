@@ -61,11 +61,12 @@ test: $(VENV)/.test-installed
 
 # The benchmark (tests/perf/, about two minutes): the gateway under
 # gunicorn with the deploy config against a fast fake Ollama, driven by wrk.
-# Prints a Markdown table; all figures go to build/perf/bench.json.
+# Prints a Markdown table; all figures go to build/perf/bench.json, a plot of them to build/perf/bench.svg.
 # Options: make bench BENCH_ARGS="--duration 3 --out path.json"
 BENCH_ARGS ?=
 bench: $(VENV)/.run-installed
 	@$(MAKE) --no-print-directory system-tools SYSTEM_TOOLS=wrk:wrk
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python tests/perf/bench.py $(BENCH_ARGS)
 
 # Regenerate the bundled schemas from OpenAI's spec: make schemas SPEC=path/to/openapi.yaml

@@ -19,6 +19,7 @@ below can be overridden there too. The environment variables read here:
 =====================================  ==========================================
 """
 import os
+from typing import Any
 
 
 def _env_int(name: str, default: int, minimum: int = 0) -> int:
@@ -93,10 +94,37 @@ if worker_class == "gthread":
     # imports it.
     import gc
 
-    from ollama_gateway import create_app, schemas  # noqa: F401
+    from ollama_gateway import create_app, schemas, startup  # noqa: F401
 
     schemas.prepare()
     gc.freeze()
+
+
+def _gateway_logs_to_gunicorn() -> None:
+    """Send the gateway's log lines where gunicorn's own go, unless logging is set up already."""
+    import logging
+
+    gateway, errors = logging.getLogger("ollama_gateway"), logging.getLogger("gunicorn.error")
+    # --log-config / logconfig_dict (or a host's own set-up) decide otherwise;
+    # without any, Python would print only warnings, bare, on stderr.
+    if not gateway.hasHandlers():
+        gateway.handlers = list(errors.handlers)
+        gateway.setLevel(errors.level)
+
+
+def _check_ollama(server: Any) -> None:
+    """Log whether each configured Ollama host answers, once, here in the master."""
+    _gateway_logs_to_gunicorn()
+    # A preloaded app (--preload) has just checked in this process. gevent's
+    # master imports no gateway code (see above), so there each worker checks.
+    if worker_class == "gthread" and not server.cfg.preload_app:
+        # The workers inherit the record and do not log the same hosts again;
+        # the check's one-off connections are closed before any fork.
+        startup.check_before_fork(os.environ)
+
+
+# Before the first workers, and before the new ones of a reload (HUP).
+on_starting = on_reload = _check_ollama
 proc_name = "ollama-gateway"
 
 # One line per request on stdout (journald under systemd), written when the

@@ -49,9 +49,9 @@ class APIError(Exception):
             self.code = code
 
     def to_body(self) -> Dict[str, dict]:
-        """Return the OpenAI error object for this error, its message cut after ``MAX_MESSAGE``."""
+        """Return the OpenAI error object, its message at most ``MAX_MESSAGE`` characters."""
         message = self.message if len(self.message) <= MAX_MESSAGE else (
-            self.message[:MAX_MESSAGE] + "\u2026")
+            self.message[:MAX_MESSAGE - 1] + "\u2026")
         return {"error": {"message": message, "type": self.type,
                           "param": self.param, "code": self.code}}
 

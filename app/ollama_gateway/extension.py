@@ -15,6 +15,7 @@ from .config import EXTENSION_KEY, ConfigError, Settings, load_settings
 from . import responses_routes, routes  # noqa: F401  (their views register on the blueprint)
 from .blueprint import bp
 from .fallback import register_fallback
+from .startup import check_hosts, unreported
 from .state import GatewayState
 from .store import Store, StoreError, default_store_url, open_store
 from .translate import ModelMap
@@ -26,6 +27,9 @@ class OllamaGateway:
 
     :param url_prefix: where the API lives; ``"/v1"`` by default, so the
         official SDKs work with ``base_url="http://host/v1"``.
+    :param startup_check: on ``init_app``, log whether each Ollama host
+        answers (:mod:`~ollama_gateway.startup`, at most about a second);
+        ``False`` makes building the app touch no network at all.
     :param settings: keyword overrides with the lower-case names of
         :class:`~ollama_gateway.config.Settings` (highest precedence).
 
@@ -33,8 +37,9 @@ class OllamaGateway:
     """
 
     def __init__(self, app: Optional[Flask] = None, url_prefix: str = "/v1",
-                 **settings: Any) -> None:
+                 startup_check: bool = True, **settings: Any) -> None:
         self.url_prefix = url_prefix
+        self.startup_check = startup_check
         self.overrides = settings
         if app is not None:
             self.init_app(app)
@@ -62,6 +67,10 @@ class OllamaGateway:
                                                      models, _keys(conf), store)
         app.register_blueprint(bp, url_prefix=url_prefix if url_prefix is not None
                                else self.url_prefix)
+        if self.startup_check:
+            # Only the URLs, on one-off connections: the clients' pools stay
+            # empty. Hosts the gunicorn master checked are not logged again.
+            check_hosts(unreported(clients), conf.trust_env, conf.ca_bundle)
 
 
 def _keys(conf: Settings) -> FrozenSet[str]:
@@ -84,6 +93,8 @@ def _store(conf: Settings, instance_path: str) -> Optional[Store]:
 
 def create_app(**settings: Any) -> Flask:
     """Return a standalone Flask app serving the API under ``/v1``.
+
+    ``startup_check=False`` turns the start-up check off (see :class:`OllamaGateway`).
 
     .. versionadded:: 0.1
     """

@@ -61,7 +61,8 @@ def test_big_bad_image_gives_short_error(gateway_url, ollama):
 
 
 def test_body_too_large(emulator, ollama):
-    server = InProcessServer(create_app(ollama_url=emulator.url, max_body_bytes=1000))
+    server = InProcessServer(create_app(ollama_url=emulator.url, max_body_bytes=1000,
+                                        startup_check=False))
     try:
         resp = post(server.url + "/v1", dict(CHAT, messages=[{"role": "user", "content": "x" * 2000}]))
         assert_error(resp, 413, code="request_too_large")

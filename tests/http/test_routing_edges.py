@@ -51,8 +51,8 @@ def test_shown_escapes_and_caps(raw, expected):
 @pytest.mark.parametrize("size, expected", [
     pytest.param(10, "m" * 10, id="short"),
     pytest.param(1000, "m" * 1000, id="at-the-cap"),
-    pytest.param(1001, "m" * 1000 + ELLIPSIS, id="over-the-cap"),
-    pytest.param(100000, "m" * 1000 + ELLIPSIS, id="100k"),
+    pytest.param(1001, "m" * 999 + ELLIPSIS, id="over-the-cap"),
+    pytest.param(100000, "m" * 999 + ELLIPSIS, id="100k"),
 ])
 def test_to_body_caps_any_message(size, expected):
     error = APIError("m" * size, param="p", code="c")

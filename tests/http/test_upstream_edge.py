@@ -46,7 +46,8 @@ def gateway(monkeypatch, serve):
                 patch.delenv(name, raising=False)
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
-            app = create_app(**dict({"read_timeout": 5, "store": "off"}, **settings))
+            app = create_app(startup_check=False,
+                             **dict({"read_timeout": 5, "store": "off"}, **settings))
         return serve(app) + "/v1"
     return start
 

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional
 from loadgen import MissingTool, run_streams, run_wrk, wrk_path
 from procs import (ROOT, CpuMeter, PssSampler, gateway_env, gateway_source, post, pss_bytes,
                    start_backend, start_gateway, stop)
+import plot
 from report import OTHER_LOAD_LIMIT, markdown, targets
 
 MODEL = "llama3.2:3b-instruct-q4_K_M"
@@ -410,6 +411,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.out.write_text(json.dumps(doc, indent=2, sort_keys=True))
     print(markdown(doc))
     print("\nfull results: %s (%.0f s)" % (os.path.relpath(str(args.out)), doc["elapsed_s"]))
+    try:
+        print("plot: %s" % os.path.relpath(str(plot.plot(doc, args.out.with_suffix(".svg")))))
+    except ImportError:
+        print(plot.MISSING_MATPLOTLIB)
     return 0 if all(t["met"] for t in doc["targets"] if t["name"] == "errors") else 1
 
 

@@ -66,7 +66,7 @@ def test_init_app_twice_raises_and_prefix_is_free():
 
 
 def test_nothing_reaches_out_at_creation(dead_url):
-    # Building the app reads settings only: a connection attempt to this
-    # refusing port would raise right here.
-    app = create_app(ollama_url=dead_url)
+    # With the start-up check off, building the app reads settings only: a
+    # connection attempt to this refusing port would raise right here.
+    app = create_app(ollama_url=dead_url, startup_check=False)
     assert app.extensions["ollama_gateway"].settings.ollama_url == dead_url

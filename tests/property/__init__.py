@@ -1,0 +1,1 @@
+"""Property tests: generated requests (hypothesis, hypothesis-jsonschema, schemathesis)."""
