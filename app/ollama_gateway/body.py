@@ -69,6 +69,9 @@ def read_json(schema_name: str) -> Dict[str, Any]:
 #: OpenAI's own shapes need 8; client JSON Schemas (tool parameters,
 #: response formats) rarely 20.
 MAX_DEPTH = 64
+#: Most items one array or object may hold (messages, input items, embedding inputs,
+#: token ids): far above what any context window takes.
+MAX_ITEMS = 16384
 #: Integer literals longer than this are refused: every integer field is at
 #: most 64 bits, and on Python < 3.11 converting a long literal is quadratic.
 MAX_INT_DIGITS = 20
@@ -165,28 +168,55 @@ def parse_json(raw: bytes) -> Any:
     if type(doc) in (dict, list):
         if refused or surrogates:
             _walk(doc, bool(refused), surrogates)
-        elif text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(doc):
-            raise _refuse(_deep_path(text), "JSON nested more than %d levels deep" % MAX_DEPTH)
+        elif len(text) > MAX_ITEMS or text.count("[") + text.count("{") > MAX_DEPTH:
+            problem = _shape_problem(doc)
+            if problem is _DEEP:
+                raise _refuse(_deep_path(text),
+                              "JSON nested more than %d levels deep" % MAX_DEPTH)
+            if problem is not None:
+                raise _refuse(_path_to(doc, problem), "it holds %d items, more than the %d "
+                              "allowed" % (len(problem), MAX_ITEMS))
     return doc
 
 
-def _too_deep(doc: Any) -> bool:
-    """Return whether containers in ``doc`` nest more than ``MAX_DEPTH`` levels.
+_DEEP = object()
+
+
+def _path_to(doc: Any, target: Any) -> List[Union[str, int]]:
+    """Return the path of the container ``target`` (by identity) inside ``doc``."""
+    stack = [(doc, [])]  # type: List[Tuple[Any, List[Union[str, int]]]]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        for key, value in (node.items() if type(node) is dict else enumerate(node)):
+            if type(value) is dict or type(value) is list:
+                stack.append((value, path + [key]))
+    return []
+
+
+def _shape_problem(doc: Any) -> Any:
+    """Return ``_DEEP`` if containers in ``doc`` nest more than ``MAX_DEPTH`` levels,
+    the first container holding more than ``MAX_ITEMS`` items, else None.
 
     Level by level, touching each value once and building no paths: the
     common case (many containers, none deep) stays close to ``json.loads``'s
-    own cost; the path is found from the text only when it is too deep.
+    own cost; the path is found from the text only when it is too deep. Long
+    arrays are refused because jsonschema spends ~12 us on each item of a
+    union-typed array (a 32 MiB token-id prompt took 49 s).
     """
     level, depth = [doc], 1
     while level:
         if depth > MAX_DEPTH:
-            return True
+            return _DEEP
         below = []  # type: List[Any]
         for node in level:
+            if len(node) > MAX_ITEMS:
+                return node
             below += [v for v in (node.values() if type(node) is dict else node)
                       if type(v) is dict or type(v) is list]
         level, depth = below, depth + 1
-    return False
+    return None
 
 
 def _walk(doc: Any, refused: bool, surrogates: bool) -> None:

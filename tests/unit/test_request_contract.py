@@ -4,7 +4,7 @@ import json
 import pytest
 
 from ollama_gateway import schemas, translate
-from ollama_gateway.body import MAX_DEPTH, parse_json
+from ollama_gateway.body import MAX_DEPTH, MAX_ITEMS, parse_json
 from ollama_gateway.errors import InvalidRequest
 from ollama_gateway.upstream import _encode
 
@@ -37,6 +37,10 @@ def refused(call, *args):
     pytest.param('{"t": -Infinity}', "t", "invalid_value", id="minus-infinity"),
     pytest.param('{"t": 1e309}', "t", "invalid_value", id="overflow"),
     pytest.param('{"seed": %s}' % ("9" * 300), "seed", "invalid_value", id="300-digits"),
+    pytest.param('{"prompt": [%s]}' % ",".join(["1"] * (MAX_ITEMS + 1)), "prompt",
+                 "invalid_value", id="long-array"),
+    pytest.param('{"m": [{"c": {%s}}]}' % ",".join('"k%d": 1' % k for k in range(MAX_ITEMS + 1)),
+                 "m[0].c", "invalid_value", id="long-object"),
     pytest.param(b'\xff{}', None, "invalid_json", id="not-utf8"),
     pytest.param("", None, "invalid_json", id="empty"),
 ])
@@ -48,6 +52,7 @@ def test_bodies_refused_before_any_schema(text, param, code):
 
 @pytest.mark.parametrize("text", [
     pytest.param('{"a": %s}' % DEEP_ARRAYS(MAX_DEPTH - 1), id="at-limit"),
+    pytest.param('{"prompt": [%s]}' % ",".join(["1"] * MAX_ITEMS), id="items-at-limit"),
     pytest.param('{"a": "\\ud83d\\ude00"}', id="escaped-pair"),
     pytest.param('{"a": "[[[[{{{{" }', id="brackets-in-strings"),
     pytest.param('{"a": 1e308, "b": -12345678901234567890}', id="big-but-fine"),
