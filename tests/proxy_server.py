@@ -4,38 +4,16 @@ Its config file and log live in the test's directory; it runs in the
 foreground (``-d``). Without the binary a test skips locally and fails under
 CI (``CI=true``), naming the Debian package to install.
 """
-import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Iterable, Optional
 
-import pytest
+from .programs import Program, free_port, program_path
 
 #: The Debian package that provides the binary.
 PACKAGE = "tinyproxy"
-
-
-def tinyproxy_binary() -> str:
-    """Return the path of ``tinyproxy``; skips the test (fails it under CI) if absent."""
-    found = shutil.which("tinyproxy", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    if found:
-        return found
-    message = ("tinyproxy is not installed (apt-get install %s); the proxy tests need a "
-               "real one" % PACKAGE)
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-    return ""  # not reached
-
-
-def free_port() -> int:
-    """Return a loopback port nothing listens on (right now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _accepts(port: int) -> bool:
@@ -46,12 +24,12 @@ def _accepts(port: int) -> bool:
         return False
 
 
-class Tinyproxy:
+class Tinyproxy(Program):
     """``tinyproxy`` bound to 127.0.0.1, allowing CONNECT to ``connect_ports``."""
 
     def __init__(self, workdir: Path, connect_ports: Iterable[int] = (),
                  timeout: float = 15.0) -> None:
-        binary = tinyproxy_binary()
+        binary = program_path("tinyproxy", PACKAGE, "the proxy tests")
         self.conf_path = workdir / "tinyproxy.conf"
         self.log_path = workdir / "tinyproxy.log"
         self.connect_ports = tuple(connect_ports)
@@ -90,22 +68,3 @@ class Tinyproxy:
     def url(self) -> str:
         return "http://127.0.0.1:%d" % self.port
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        """Return once the proxy has exited."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def __enter__(self) -> "Tinyproxy":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

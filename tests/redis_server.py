@@ -4,8 +4,6 @@
 servers (to stop one under a test). Without the binary a test skips locally
 and fails under CI (``CI=true``), naming the Debian package to install.
 """
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -14,31 +12,10 @@ from typing import Iterator, Optional
 
 import pytest
 
+from .programs import Program, free_port, program_path, missing
+
 #: The Debian package that provides the binary.
 PACKAGE = "redis-server"
-
-
-def redis_binary() -> str:
-    """Return the path of ``redis-server``; skips the test (fails it under CI) if absent."""
-    found = shutil.which("redis-server", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    if found:
-        return found
-    _missing("redis-server is not installed (apt-get install %s); the Redis store tests "
-             "need a real one" % PACKAGE)
-    return ""  # not reached: _missing raises
-
-
-def _missing(message: str) -> None:
-    """Skip the test, or fail it under CI, where every tool must be present."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers_ping(port: int) -> bool:
@@ -51,18 +28,18 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(Program):
     """``redis-server`` without persistence, bound to 127.0.0.1 on a free port."""
 
     def __init__(self, workdir: Path, timeout: float = 15.0, unix_socket: bool = False) -> None:
-        binary = redis_binary()
+        binary = program_path("redis-server", PACKAGE, "the Redis store tests")
         self.log_path = workdir / "redis.log"
         #: Also listen on this socket (``unix_url``), if asked to.
         self.socket_path = workdir / "redis.sock" if unix_socket else None
         self.proc: Optional[subprocess.Popen] = None
         # A free port may be taken again before redis binds it: try a few.
         for _ in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             if self._start(binary, workdir, timeout):
                 return
         raise RuntimeError("redis-server did not start:\n" + self.log())
@@ -97,27 +74,6 @@ class RedisServer:
     def unix_url(self) -> str:
         return "unix://%s?db=0" % self.socket_path
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        """Return once the server has exited."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def __enter__(self) -> "RedisServer":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL (``redis://127.0.0.1:PORT/0``) of a redis-server shared by the session."""
@@ -130,6 +86,6 @@ def redis_client(url: str):
     try:
         import redis
     except ImportError:
-        _missing("the redis package is not installed (pip install 'ollama-gateway[redis]')")
+        missing("the redis package is not installed (pip install 'ollama-gateway[redis]')")
         raise  # not reached: _missing raises
     return redis.Redis.from_url(url)
