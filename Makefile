@@ -29,7 +29,7 @@ $(VENV)/.test-installed: $(VENV)/.run-installed tests/js/package-lock.json | sys
 # Checked on every `make test`; the missing ones are installed with apt-get when
 # we may (root, or sudo without a password), else named here and the tests that
 # need them fail naming them too.
-SYSTEM_TOOLS := nginx:nginx systemd-analyze:systemd wrk:wrk redis-server:redis-server tinyproxy:tinyproxy openssl:openssl
+SYSTEM_TOOLS := nginx:nginx systemd-analyze:systemd wrk:wrk redis-server:redis-server tinyproxy:tinyproxy openssl:openssl chromium:chromium
 
 .PHONY: system-tools
 system-tools:

@@ -16,6 +16,10 @@ below can be overridden there too. The environment variables read here:
 ``OLLAMA_GATEWAY_HTTP_KEEPALIVE``     idle seconds a client connection is kept (75)
 ``OLLAMA_GATEWAY_FORWARDED_ALLOW_IPS`` proxies whose X-Forwarded-* are trusted;
                                        else ``FORWARDED_ALLOW_IPS``; else loopback
+``PROMETHEUS_MULTIPROC_DIR``           where the workers' metric files go (wiped
+                                       at start); else a fresh directory in
+                                       ``$RUNTIME_DIRECTORY`` or the temp dir,
+                                       removed at exit
 =====================================  ==========================================
 """
 import os
@@ -123,8 +127,64 @@ def _check_ollama(server: Any) -> None:
         startup.check_before_fork(os.environ)
 
 
-# Before the first workers, and before the new ones of a reload (HUP).
-on_starting = on_reload = _check_ollama
+def _metrics_dir() -> None:
+    """Give the workers one directory for their metric files, empty at start.
+
+    prometheus_client reads ``PROMETHEUS_MULTIPROC_DIR`` when a worker first
+    imports it (after the fork), and a scrape of any worker then adds up all
+    of them. Set here in the master, not when this file is read, so that
+    reading the file (a test, ``gunicorn --check-config``) changes no environment.
+    """
+    import importlib.util
+    import tempfile
+
+    if (os.environ.get("OLLAMA_GATEWAY_METRICS", "").strip() == "off"
+            or importlib.util.find_spec("prometheus_client") is None):
+        return
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if not given:
+        made = tempfile.mkdtemp(prefix="ollama-gateway-metrics-",
+                                dir=os.environ.get("RUNTIME_DIRECTORY") or None)
+        # In the environment, not in this file's globals: a reload reads this file anew.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_MADE] = made
+        return
+    # Files of an earlier run would be counted again: start from nothing (only
+    # prometheus_client's *.db files: the directory is the operator's).
+    os.makedirs(given, exist_ok=True)
+    for name in os.listdir(given):
+        if name.endswith(".db"):
+            os.remove(os.path.join(given, name))
+
+
+_MADE = "OLLAMA_GATEWAY_METRICS_DIR_MADE"  # the directory _metrics_dir made, removed on exit
+
+
+def on_starting(server: Any) -> None:
+    _metrics_dir()
+    _check_ollama(server)
+
+
+# Before the new workers of a reload (HUP): the metric files stay, so counters
+# of the old workers keep counting in the sums.
+on_reload = _check_ollama
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (streams in flight) from the sums."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            from prometheus_client import multiprocess
+        except ImportError:
+            return
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if os.environ.get(_MADE):
+        import shutil
+
+        shutil.rmtree(os.environ[_MADE], ignore_errors=True)
+
 proc_name = "ollama-gateway"
 
 # One line per request on stdout (journald under systemd), written when the

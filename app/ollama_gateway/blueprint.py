@@ -10,7 +10,7 @@ import secrets
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import access, state
+from . import access, cors, state
 from .body import error_response
 from .errors import APIError, InvalidRequest, MethodNotAllowed, NotFound, RequestTooLarge
 
@@ -53,13 +53,41 @@ def _request_id() -> None:
         "req_" + secrets.token_hex(12))
 
 
+def cors_preflight() -> bool:
+    """Return whether this request is a preflight the CORS settings answer (before any key)."""
+    return (state.current().settings.cors_origins is not None
+            and cors.is_preflight(request.method, request.headers))
+
+
 @bp.before_request
 def _check_key() -> None:
-    if request.endpoint not in OPEN_ENDPOINTS:
+    # Browsers send a preflight without Authorization; fallback._options answers it.
+    if request.endpoint not in OPEN_ENDPOINTS and not cors_preflight():
         access.check_bearer(request.headers.get("Authorization"), state.current().keys)
+
+
+@bp.after_request
+def _add_cors(response: Response) -> Response:
+    origins = state.current().settings.cors_origins
+    if origins is None:
+        return response
+    response.vary.add("Origin")
+    allow = cors.allowed_origin(request.headers.get("Origin"), origins)
+    if allow is not None:
+        response.headers.update(cors.response_headers(allow, cors_preflight()))
+    return response
 
 
 @bp.after_request
 def _add_request_id(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("ollama_gateway_request_id", "")
     return response
+
+
+@bp.after_request
+def _observe(response: Response) -> Response:
+    # Imported here so this hook stays the whole change to this module; the
+    # import is a dict look-up once the module is loaded.
+    from . import observe
+
+    return observe.after_request(response, OPEN_ENDPOINTS)

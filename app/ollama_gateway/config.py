@@ -18,6 +18,7 @@ forms is an error; across sources the precedence above applies to the pair.
 """
 import json
 import os
+import re
 from typing import Any, Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -179,6 +180,37 @@ def _ca_bundle(raw: Any) -> Optional[str]:
     return path
 
 
+#: ``scheme://host[:port]``, which is all a browser's ``Origin`` header holds.
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$")
+
+
+def _origins(raw: Any) -> Optional[Tuple[str, ...]]:
+    """Return origins from a list, its JSON text or comma-separated text, ``("*",)`` for
+    any origin, or None (CORS off) if unset."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, str):
+        text = raw.strip()
+        raw = json.loads(text) if text.startswith("[") else text.split(",")
+    if not isinstance(raw, (list, tuple, set, frozenset)) or not all(
+            isinstance(item, str) for item in raw):
+        raise ValueError("expected a list of origins or \"*\"")
+    # Browsers send the scheme and host in lower case, so matching is exact after this.
+    origins = tuple(item.strip().lower() for item in raw if item.strip())
+    if not origins:
+        raise ValueError("an empty list allows no origin; leave the key unset to turn CORS off")
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("\"*\" allows every origin and cannot be combined with others")
+    for origin in origins:
+        if origin == "null":
+            # Sandboxed iframes and file:// pages all send "null": allowing it allows them all.
+            raise ValueError("the origin \"null\" cannot be allowed (any sandboxed page sends it)")
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ValueError("%r is not an origin: write scheme://host[:port], with no path or "
+                             "trailing slash" % origin)
+    return origins
+
+
 class Settings(NamedTuple):
     """The gateway's configuration, read once per app by ``init_app``."""
 
@@ -234,6 +266,15 @@ class Settings(NamedTuple):
     #: to: a PEM file or a hashed directory. ``None``: the system trust store
     #: (OpenSSL's defaults, which honour ``SSL_CERT_FILE``/``SSL_CERT_DIR``).
     ca_bundle: Optional[str]
+    #: Origins whose pages may call the API from a browser (CORS), exactly as
+    #: browsers send them (``https://app.example.com``), or ``("*",)`` for any;
+    #: ``None``: no CORS headers at all.
+    cors_origins: Optional[Tuple[str, ...]]
+    #: Prometheus metrics: ``auto`` (on when ``prometheus_client`` is
+    #: installed), ``on`` (a missing package is a start-up error) or ``off``.
+    metrics: str
+    #: A bearer key ``GET /metrics`` asks for; ``None``: scraping is open.
+    metrics_key: Optional[str]
 
 
 # name -> (default, cast)
@@ -259,6 +300,9 @@ _KEYS = {
     "STORE": (None, _optional_path),
     "RESPONSE_TTL": (30 * 24 * 3600.0, _positive_float),
     "CA_BUNDLE": (None, _ca_bundle),
+    "CORS_ORIGINS": (None, _origins),
+    "METRICS": ("auto", _choice("auto", "on", "off")),
+    "METRICS_KEY": (None, _optional_path),
 }  # type: Dict[str, tuple]
 
 #: Keys that also accept ``<NAME>_FILE``: the path of a JSON file holding the value.

@@ -15,6 +15,8 @@ from .config import EXTENSION_KEY, ConfigError, Settings, load_settings
 from . import responses_routes, routes  # noqa: F401  (their views register on the blueprint)
 from .blueprint import bp
 from .fallback import register_fallback
+from .metrics import build_metrics
+from .observe import Observer, metrics_view
 from .startup import check_hosts, unreported
 from .state import GatewayState
 from .store import Store, StoreError, default_store_url, open_store
@@ -63,8 +65,14 @@ class OllamaGateway:
                                      conf.pool_maxsize, conf.trust_env, conf.ca_bundle)
                    for url in models.urls}
         store = _store(conf, app.instance_path)
+        keys = _keys(conf)
+        from . import __version__
+
+        observer = Observer(build_metrics(conf.metrics, os.environ, __version__), keys,
+                            list(conf.model_aliases) + list(conf.allowed_models or ())
+                            + list(conf.upstreams))
         app.extensions[EXTENSION_KEY] = GatewayState(conf, clients[conf.ollama_url], clients,
-                                                     models, _keys(conf), store)
+                                                     models, keys, store, observer)
         app.register_blueprint(bp, url_prefix=url_prefix if url_prefix is not None
                                else self.url_prefix)
         if self.startup_check:
@@ -103,6 +111,9 @@ def create_app(**settings: Any) -> Flask:
     # The app is ours: paths outside /v1 (a base URL without /v1, say) get
     # the same JSON 404 with a hint instead of Flask's HTML page.
     register_fallback(app)
+    if app.extensions[EXTENSION_KEY].observer.metrics is not None:
+        # Outside /v1, where Prometheus looks by default.
+        app.add_url_rule("/metrics", "ollama_gateway_metrics", metrics_view, methods=["GET"])
     proxies = app.extensions[EXTENSION_KEY].settings.proxy_fix
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

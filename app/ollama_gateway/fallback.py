@@ -21,7 +21,8 @@ from flask import Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
-from .blueprint import bp
+from . import cors, state
+from .blueprint import bp, cors_preflight
 from .body import error_response
 from .errors import APIError, MethodNotAllowed, NotFound
 
@@ -176,9 +177,16 @@ def _options() -> Optional[Response]:
     allowed = [] if caught else _allowed_methods(path)
     if not allowed:
         return error_response(not_found(path, base))
-    # Empty and 200, as Flask's automatic OPTIONS answers.
+    # Empty and 200, as Flask's automatic OPTIONS answers; a CORS preflight gets
+    # 204, and the preflight headers if its origin is allowed (blueprint._add_cors
+    # adds the origin itself).
     response = current_app.response_class()
     response.headers["Allow"] = ", ".join(allowed)
+    if cors_preflight():
+        response.status_code = 204
+        if cors.allowed_origin(request.headers.get("Origin"),
+                               state.current().settings.cors_origins):
+            response.headers.update(cors.preflight_headers(allowed))
     return response
 
 

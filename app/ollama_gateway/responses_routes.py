@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from flask import Response, request
 
-from . import records, schemas, translate
+from . import observe, records, schemas, translate
 from .blueprint import bp
 from .body import json_response, read_json
 from .errors import APIError, InvalidRequest, NotFound
@@ -70,9 +70,10 @@ def _continuation(openai_req: Dict[str, Any]) -> Tuple[List[Dict[str, Any]],
 
 @bp.route("/responses", methods=["POST"])
 def create_response() -> Response:
+    observe.begin()
     state = _state()
     openai_req = read_json("responses.request")
-    route = state.route(openai_req["model"])
+    route = observe.route(openai_req["model"], openai_req.get("stream", False))
     history, references = _continuation(openai_req)
     plan = translate.openai_responses_to_ollama(
         openai_req, route.ollama_model, _new_id, history, references,
@@ -106,12 +107,14 @@ def create_response() -> Response:
         return stream_response(route.client, "/api/chat", plan.native, translator, headers,
                                on_close=finished)
     translator.feed(route.client.post_json("/api/chat", plan.native))
+    observe.used(translator.response["usage"])
     save()
     return json_response(translator.response, headers=headers)
 
 
 @bp.route("/responses/<response_id>", methods=["GET"])
 def retrieve_response(response_id: str) -> Response:
+    observe.begin()
     if request.args.get("stream", "false").lower() == "true":
         raise InvalidRequest("Streaming a stored response again is only possible for background "
                              "responses, which this gateway does not run.", param="stream",
@@ -121,6 +124,7 @@ def retrieve_response(response_id: str) -> Response:
 
 @bp.route("/responses/<response_id>", methods=["DELETE"])
 def delete_response(response_id: str) -> Response:
+    observe.begin()
     entry = _stored(response_id)
     records.delete(_state().store, entry)
     return json_response({"id": response_id, "object": "response", "deleted": True})
@@ -128,6 +132,7 @@ def delete_response(response_id: str) -> Response:
 
 @bp.route("/responses/<response_id>/input_items", methods=["GET"])
 def list_input_items(response_id: str) -> Response:
+    observe.begin()
     entry = _stored(response_id)
     limit = request.args.get("limit", "20")
     if not limit.isdigit() or not 1 <= int(limit) <= 100:
@@ -143,6 +148,7 @@ def list_input_items(response_id: str) -> Response:
 
 @bp.route("/responses/<response_id>/cancel", methods=["POST"])
 def cancel_response(response_id: str) -> Response:
+    observe.begin()
     _stored(response_id)
     raise InvalidRequest("Only background responses can be cancelled, and this gateway runs "
                          "none: every response is finished when it is answered.",

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from flask import Response
 
-from . import schemas, translate
+from . import observe, schemas, translate
 from .blueprint import bp
 from .body import json_response, read_json
 from .errors import APIError, ModelNotFound, UpstreamError, UpstreamUnavailable
@@ -55,7 +55,7 @@ def _stream_response(client: OllamaClient, path: str, native: Dict[str, Any],
         upstream.close()
         if on_close is not None:
             on_close()
-    return Response(sse_events(upstream.batches(idle), translator, close),
+    return Response(sse_events(upstream.batches(idle), translator, close, observe.stream_meter()),
                     headers=dict(headers, **SSE_HEADERS))
 
 
@@ -65,9 +65,10 @@ def _include_usage(openai_req: Dict[str, Any]) -> bool:
 
 @bp.route("/chat/completions", methods=["POST"])
 def chat_completions() -> Response:
+    observe.begin()
     state = _state()
     openai_req = read_json("chat_completions.request")
-    route = state.route(openai_req["model"])
+    route = observe.route(openai_req["model"], openai_req.get("stream", False))
     native = translate.openai_chat_to_ollama(openai_req, route.ollama_model,
                                              num_ctx=state.num_ctx(route.ollama_model),
                                              keep_alive=state.settings.keep_alive)
@@ -92,14 +93,16 @@ def chat_completions() -> Response:
         for body in _choice_bodies(native, openai_req.get("n", 1))]
     result = (completions[0] if len(completions) == 1
               else translate.merge_choices(completions))
+    observe.used(result["usage"])
     return json_response(result, headers=headers)
 
 
 @bp.route("/completions", methods=["POST"])
 def completions() -> Response:
+    observe.begin()
     state = _state()
     openai_req = read_json("completions.request")
-    route = state.route(openai_req["model"])
+    route = observe.route(openai_req["model"], openai_req.get("stream", False))
     native = translate.openai_completion_to_ollama(openai_req, route.ollama_model,
                                                    num_ctx=state.num_ctx(route.ollama_model),
                                                    keep_alive=state.settings.keep_alive)
@@ -120,19 +123,22 @@ def completions() -> Response:
         echo=echo, logprobs=logprobs)
         for body in _choice_bodies(native, openai_req.get("n", 1))]
     result = results[0] if len(results) == 1 else translate.merge_choices(results)
+    observe.used(result["usage"])
     return json_response(result, headers=headers)
 
 
 @bp.route("/embeddings", methods=["POST"])
 def embeddings() -> Response:
+    observe.begin()
     state = _state()
     openai_req = read_json("embeddings.request")
-    route = state.route(openai_req["model"])
+    route = observe.route(openai_req["model"])
     native = translate.openai_embeddings_to_ollama(openai_req, route.ollama_model,
                                                    keep_alive=state.settings.keep_alive)
     result = translate.ollama_embeddings_to_openai(
         route.client.post_json("/api/embed", native), route.name, len(native["input"]),
         openai_req.get("encoding_format", "float"))
+    observe.used(result["usage"])
     return json_response(result, headers=_ignored_header(
         translate.embeddings_ignored_params(openai_req)))
 
@@ -150,6 +156,7 @@ def _native_models(client: OllamaClient) -> List[Dict[str, Any]]:
 
 @bp.route("/models", methods=["GET"])
 def list_models() -> Response:
+    observe.begin()
     state = _state()
     hosts, failures = [], []
     for url, client in state.clients.items():
@@ -158,6 +165,7 @@ def list_models() -> Response:
         except APIError as exc:
             # One host down must not hide the models of the others.
             log.warning("listing models: skipping %s: %s", url, exc.message)
+            observe.upstream_failed(url, exc)
             failures.append(exc)
     if failures and not hosts:
         raise failures[0]
@@ -170,7 +178,8 @@ def retrieve_model(model: str) -> Response:
         # Ollama trims names; OpenAI ids never have spaces around them.
         raise ModelNotFound("The model '%s' does not exist." % translate.clip(model),
                             param="model")
-    route = _state().route(model)
+    observe.begin()
+    route = observe.route(model)
     shown = route.client.post_json("/api/show", {"model": route.ollama_model})
     return json_response(translate.ollama_model_to_openai(route.name, shown))
 

@@ -4,7 +4,7 @@
 ``app.extensions["ollama_gateway"]``; :func:`current` returns it for the app
 handling the request, typed, so views never handle ``Any``.
 """
-from typing import Dict, FrozenSet, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, FrozenSet, NamedTuple, Optional
 
 from flask import current_app
 
@@ -12,6 +12,9 @@ from .config import EXTENSION_KEY, Settings
 from .store import Store
 from .translate import ModelMap
 from .upstream import OllamaClient
+
+if TYPE_CHECKING:  # observe imports this module
+    from .observe import Observer
 
 
 class Route(NamedTuple):
@@ -35,6 +38,8 @@ class GatewayState(NamedTuple):
     keys: FrozenSet[str]
     #: Stored responses; ``None`` when storing is off.
     store: Optional[Store]
+    #: Usage log and metrics (:mod:`.observe`).
+    observer: "Observer"
 
     def num_ctx(self, model: str) -> Optional[int]:
         """Return the ``num_ctx`` to send for an Ollama model name."""

@@ -35,7 +35,7 @@ def frame(obj: Dict[str, Any]) -> bytes:
 
 
 def sse_events(batches: Iterable[List[bytes]], translator: Any,
-               close: Callable[[], None]) -> Iterator[bytes]:
+               close: Callable[[], None], meter: Any = None) -> Iterator[bytes]:
     """Yield the SSE bytes for a native stream: one write per batch of lines.
 
     :param batches: native NDJSON lines as they arrive; an empty list means
@@ -48,6 +48,11 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
     :param close: releases the upstream response; called on every exit path,
         including a client that went away (the server then closes this
         generator, which raises ``GeneratorExit`` at the pending ``yield``).
+    :param meter: if given, told what happened, as it happens:
+        ``started()``, ``first_line()`` (the first native line),
+        ``counted(native)`` (the final object, before it is translated),
+        ``failed(exc)`` and, last of all, ``ended()`` (after ``close``): a
+        meter that got neither ``counted`` nor ``failed`` lost its client.
     """
     fast = getattr(translator, "fast_chunk", None)
     # A translator may frame its own events (the Responses API's ``event:``
@@ -57,6 +62,9 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
     encode = encode or frame
     trailer = getattr(translator, "trailer", DONE)
     fail = getattr(translator, "fail", lambda exc: [exc.to_body()])
+    unseen = meter is not None  # the first line is still to be noted
+    if meter is not None:
+        meter.started()
     try:
         for batch in batches:
             if not batch:
@@ -64,6 +72,9 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
                 # a gone client is noticed while Ollama is still thinking.
                 yield KEEPALIVE
                 continue
+            if unseen:
+                unseen = False
+                meter.first_line()
             out = []
             try:
                 for line in batch:
@@ -72,7 +83,10 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
                         if chunk:
                             out.append(head + chunk + tail)
                         continue
-                    out.extend(encode(c) for c in translator.feed(decode_line(line)))
+                    native = decode_line(line)
+                    if meter is not None and native.get("done"):
+                        meter.counted(native)
+                    out.extend(encode(c) for c in translator.feed(native))
                     if translator.done:
                         out.append(trailer)
                         return
@@ -82,9 +96,18 @@ def sse_events(batches: Iterable[List[bytes]], translator: Any,
         raise UpstreamError("Ollama ended the stream before it finished.")
     except APIError as exc:
         log.warning("stream failed after headers were sent: %s", exc.message)
+        if meter is not None:
+            meter.failed(exc)
         yield b"".join(encode(e) for e in fail(exc))
     except Exception:  # a bug of ours must still reach the client as an error event
         log.exception("stream failed after headers were sent")
-        yield b"".join(encode(e) for e in fail(APIError("The gateway failed while streaming.")))
+        error = APIError("The gateway failed while streaming.")
+        if meter is not None:
+            meter.failed(error)
+        yield b"".join(encode(e) for e in fail(error))
     finally:
-        close()
+        try:
+            close()
+        finally:
+            if meter is not None:
+                meter.ended()

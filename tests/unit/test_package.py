@@ -31,6 +31,7 @@ LAYERS = {
     "wire": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug", "urllib3"}),
     "stream": ({"errors", "wire"}, {"flask", "requests", "jsonschema", "werkzeug"}),
     "access": ({"errors"}, {"flask", "requests", "jsonschema", "werkzeug"}),
+    "cors": (set(), {"flask", "requests", "jsonschema", "werkzeug"}),
     "store": ({"config"}, {"flask", "requests", "jsonschema", "werkzeug"}),
     "records": ({"errors", "store"}, {"flask", "requests", "jsonschema", "werkzeug"}),
 }
