@@ -37,19 +37,21 @@ class Lines(logging.Handler):
         super().__init__(logging.INFO)
         self.caplog = caplog
         self.changed = threading.Condition()
-        self.count = 0
+        self.records = []
 
     def emit(self, record):
+        # Its own list: the root handler caplog reads gets the record only after
+        # this one, on the server's thread, so caplog.records may lag behind.
         with self.changed:
-            self.count += 1
+            self.records.append(record)
             self.changed.notify_all()
 
     def wait(self, count=1, timeout=5.0):
         """Return the usage lines, decoded, once ``count`` of them were written."""
         with self.changed:
-            assert self.changed.wait_for(lambda: self.count >= count, timeout), self.count
-        records = [r for r in self.caplog.records if r.name == USAGE]
-        return [json.loads(r.getMessage()) for r in records]
+            assert self.changed.wait_for(lambda: len(self.records) >= count, timeout), \
+                len(self.records)
+            return [json.loads(r.getMessage()) for r in self.records]
 
 
 @pytest.fixture
