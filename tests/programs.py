@@ -4,8 +4,9 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -38,6 +39,21 @@ class Program:
 
     proc = None  # type: Optional[subprocess.Popen]
     log_path = Path()
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """Return True once ``ready()``; False (the process stopped) if it died or timed out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return True
+            try:
+                # Doubles as the polling interval: returns at once if it died.
+                self.proc.wait(0.02)
+                return False
+            except subprocess.TimeoutExpired:
+                pass
+        self.stop()
+        return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

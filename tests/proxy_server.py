@@ -6,7 +6,6 @@ CI (``CI=true``), naming the Debian package to install.
 """
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -51,18 +50,7 @@ class Tinyproxy(Program):
             self.proc = subprocess.Popen([binary, "-d", "-c", str(self.conf_path)],
                                          stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _accepts(self.port):
-                return True
-            try:
-                # Doubles as the polling interval: returns at once if it died.
-                self.proc.wait(0.02)
-                return False
-            except subprocess.TimeoutExpired:
-                pass
-        self.stop()
-        return False
+        return self.wait_ready(lambda: _accepts(self.port), timeout)
 
     @property
     def url(self) -> str:

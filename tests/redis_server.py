@@ -6,7 +6,6 @@ and fails under CI (``CI=true``), naming the Debian package to install.
 """
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -53,18 +52,7 @@ class RedisServer(Program):
         with open(str(self.log_path), "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=str(workdir))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _answers_ping(self.port):
-                return True
-            try:
-                # Doubles as the polling interval: returns at once if it died.
-                self.proc.wait(0.02)
-                return False
-            except subprocess.TimeoutExpired:
-                pass
-        self.stop()
-        return False
+        return self.wait_ready(lambda: _answers_ping(self.port), timeout)
 
     @property
     def url(self) -> str:
